@@ -1,0 +1,36 @@
+# Set-up is part of every target: a fresh machine with Python 3.11 and make
+# needs nothing else. The virtual environment is rebuilt when pyproject.toml
+# or requirements.lock change.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PIP_FLAGS := --quiet --disable-pip-version-check --only-binary=:all:
+
+.PHONY: install test serve train bench lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install $(PIP_FLAGS) --upgrade "pip>=24"
+	$(BIN)/python -m pip install $(PIP_FLAGS) -c requirements.lock -e '.[test]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q
+
+serve: $(STAMP)
+	$(BIN)/jpsi-serve
+
+train: $(STAMP)
+	$(BIN)/jpsi-train
+
+bench: $(STAMP)
+	$(BIN)/python bench/exact.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check physics training service tests bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,31 @@
+"""jpsi-sidis exact engine: J/ψ production in SIDIS at leading order (NRQCD + TMD).
+
+Conventions throughout: x, z, y dimensionless; Q, P_T, √s in GeV (Q, never Q²,
+unless a name says Q2); PDFs as LHAPDF returns them, x·f; channel values in
+pb/GeV⁴ (measure dx dz dQ² dP_T²), binned values in pb/GeV² (dσ/dP_T²).
+The model is ``shared/spec/physics.md``.
+"""
+
+from physics.binning import Bin, binned
+from physics.channels import CHANNELS, OUTPUTS, TOTALS, UNITS
+from physics.config import LDME, TheoryConfig
+from physics.evaluate import Evaluation, evaluate
+from physics.pdf import DEFAULT_PDF_SET, GridPDF, PDFDomainError, PDFError, load_pdf
+
+__all__ = [
+    "CHANNELS",
+    "DEFAULT_PDF_SET",
+    "LDME",
+    "OUTPUTS",
+    "TOTALS",
+    "UNITS",
+    "Bin",
+    "Evaluation",
+    "GridPDF",
+    "PDFDomainError",
+    "PDFError",
+    "TheoryConfig",
+    "binned",
+    "evaluate",
+    "load_pdf",
+]
