@@ -132,5 +132,9 @@ def combine(xq: dict, terms: dict, channels=CHANNELS) -> dict[str, np.ndarray]:
 
 def add_totals(sigma: dict[str, np.ndarray]) -> None:
     """total_U, total_L = sums of the four U and the four L channels (in place)."""
-    sigma["total_U"] = sigma["oct3s1_U"] + sigma["oct1s0_U"] + sigma["oct3p0_U"] + sigma["sing3s1_U"]
-    sigma["total_L"] = sigma["oct3s1_L"] + sigma["oct1s0_L"] + sigma["oct3p0_L"] + sigma["sing3s1_L"]
+    sigma["total_U"] = (
+        sigma["oct3s1_U"] + sigma["oct1s0_U"] + sigma["oct3p0_U"] + sigma["sing3s1_U"]
+    )
+    sigma["total_L"] = (
+        sigma["oct3s1_L"] + sigma["oct1s0_L"] + sigma["oct3p0_L"] + sigma["sing3s1_L"]
+    )

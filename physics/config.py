@@ -15,9 +15,7 @@ QuarkSet = Literal["full", "ud"]
 
 QUARK_WEIGHTS: dict[str, dict[int, float]] = {
     # Σ_q e_q² f_q over u, ū, d, d̄, s, s̄ (physics.md, "Parton distributions")
-    "full": {
-        pid: c.QUARK_CHARGES[abs(pid)] ** 2 for pid in (1, -1, 2, -2, 3, -3)
-    },
+    "full": {pid: c.QUARK_CHARGES[abs(pid)] ** 2 for pid in (1, -1, 2, -2, 3, -3)},
     # the original study's choice: (4/9) f_u + (1/9) f_d
     "ud": {2: 4.0 / 9.0, 1: 1.0 / 9.0},
 }

@@ -110,9 +110,13 @@ def evaluate(
     check = check_domain(x, z, Q, PT, sqrt_s, pdf)
     valid = check.valid
     n = x.size
-    sigma = {name: np.full(n, np.nan) for name in (*channels, "total_U", "total_L")}
-    idx = np.flatnonzero(valid)
-    all_valid = idx.size == n
+    all_valid = bool(valid.all())
+    idx = np.arange(n) if all_valid else np.flatnonzero(valid)
+    # np.empty: when every point is valid, every entry is written below
+    sigma = {
+        name: np.empty(n) if all_valid else np.full(n, np.nan)
+        for name in (*channels, "total_U", "total_L")
+    }
     with_totals = set(CHANNELS) <= set(channels)
     for start in range(0, idx.size, CHUNK):
         sel = slice(start, start + CHUNK) if all_valid else idx[start : start + CHUNK]

@@ -1,4 +1,6 @@
-"""DIS kinematics and the physical domain (``physics.md``, "Kinematic variables", "Physical domain").
+"""DIS kinematics and the physical domain.
+
+See ``physics.md``, "Kinematic variables" and "Physical domain".
 
 x Bjorken x, z the J/ψ energy fraction, Q and P_T in GeV, √s in GeV.
 y = Q² / (x S) and W² = Q² (1 − x) / x + m_p².
@@ -41,7 +43,10 @@ def w_squared(x, Q):
 
 
 def x_range_physical(Q, sqrt_s):
-    """The x interval allowed at fixed Q by y ≤ 1 and W ≥ M + m_p: [Q²/S, Q²/(Q² + W_th² − m_p²)]."""
+    """The x interval allowed at fixed Q by y ≤ 1 and W ≥ M + m_p.
+
+    [Q²/S, Q²/(Q² + W_th² − m_p²)].
+    """
     q2 = np.asarray(Q, dtype=float) ** 2
     return q2 / sqrt_s**2, q2 / (q2 + W_THRESHOLD**2 - M_PROTON**2)
 
@@ -82,27 +87,43 @@ class DomainCheck:
         x, z, Q, PT, y = self.x[i], self.z[i], self.Q[i], self.PT[i], self.y[i]
         x_min, x_max, q_min, q_max, pdf = self.grid
         if rule == "x":
-            return f"x = {x:.6g} is not finite" if not np.isfinite(x) else f"x = {x:.6g} not in (0, 1)"
+            return (
+                f"x = {x:.6g} is not finite" if not np.isfinite(x) else f"x = {x:.6g} not in (0, 1)"
+            )
         if rule == "z":
-            return f"z = {z:.6g} is not finite" if not np.isfinite(z) else f"z = {z:.6g} not in (0, 1)"
+            return (
+                f"z = {z:.6g} is not finite" if not np.isfinite(z) else f"z = {z:.6g} not in (0, 1)"
+            )
         if rule == "Q":
-            return f"Q = {Q:.6g} GeV is not finite" if not np.isfinite(Q) else f"Q = {Q:.6g} GeV not > 0"
+            return (
+                f"Q = {Q:.6g} GeV is not finite"
+                if not np.isfinite(Q)
+                else f"Q = {Q:.6g} GeV not > 0"
+            )
         if rule == "PT":
             return (
-                f"PT = {PT:.6g} GeV is not finite" if not np.isfinite(PT) else f"PT = {PT:.6g} GeV < 0"
+                f"PT = {PT:.6g} GeV is not finite"
+                if not np.isfinite(PT)
+                else f"PT = {PT:.6g} GeV < 0"
             )
         if rule == "sqrt_s":
             return f"sqrt_s = {self.sqrt_s[i]:.6g} GeV not finite and > 0"
         if rule == "y":
-            return f"y = {y:.3g} > 1"
+            return f"y = {_short(y, 1.0, 3)} > 1"
         if rule == "W":
             w = float(np.sqrt(w_squared(x, Q)))
-            return f"W = {w:.4g} GeV < M + m_p = {W_THRESHOLD:.4g} GeV"
+            return f"W = {_short(w, W_THRESHOLD, 4)} GeV < M + m_p = {W_THRESHOLD:.4g} GeV"
         if rule == "pdf_x":
             return f"x = {x:.6g} outside the PDF grid of {pdf}: [{x_min:.6g}, {x_max:.6g}]"
         if rule == "pdf_Q":
             return f"Q = {Q:.6g} GeV outside the PDF grid of {pdf}: [{q_min:.6g}, {q_max:.6g}] GeV"
         raise KeyError(rule)
+
+
+def _short(value: float, bound: float, digits: int) -> str:
+    """``value`` to ``digits`` significant digits; in full where that would print as ``bound``."""
+    text = f"{value:.{digits}g}"
+    return repr(float(value)) if text == f"{bound:.{digits}g}" else text
 
 
 def check_domain(x, z, Q, PT, sqrt_s, grid) -> DomainCheck:
@@ -140,7 +161,14 @@ def check_domain(x, z, Q, PT, sqrt_s, grid) -> DomainCheck:
             FLAG_HIGH_Z: z > Z_SINGULAR,
         }
     return DomainCheck(
-        x, z, Q, PT, sqrt_s, y, violations, flags,
+        x,
+        z,
+        Q,
+        PT,
+        sqrt_s,
+        y,
+        violations,
+        flags,
         (grid.x_min, grid.x_max, grid.q_min, grid.q_max, grid.name),
     )
 

@@ -189,22 +189,60 @@ class Interpolant:
             coef = _cell_coefficients(sub, values)  # (nx-1, nq-1, 4, 4)
             # table rows ordered [q cell, x cell] to match GridPDF's cell numbering
             blocks.append(coef.transpose(1, 0, 2, 3).reshape(-1, 16))
-        self._table = np.ascontiguousarray(np.concatenate(blocks))
+        # one contiguous row per coefficient: gathers then write contiguous arrays
+        self._coef = np.ascontiguousarray(np.concatenate(blocks).T)  # (16, n_cells)
         self._grid = grid
 
     def at(self, cells: GridCells) -> np.ndarray:
         """x·f at points already located on the grid (see ``GridPDF.locate``)."""
-        c = np.take(self._table, cells.cell, axis=0)
-        tx, tq = cells.tx, cells.tq
-        # Horner in t_Q for each power of t_x, then Horner in t_x.
-        col = [
-            ((c[:, 4 * a + 3] * tq + c[:, 4 * a + 2]) * tq + c[:, 4 * a + 1]) * tq + c[:, 4 * a]
-            for a in range(4)
-        ]
-        return ((col[3] * tx + col[2]) * tx + col[1]) * tx + col[0]
+        coef, cell, tx, tq = self._coef, cells.cell, cells.tx, cells.tq
+        result = None
+        # Horner in t_Q for each power a of t_x (highest first), then Horner in t_x; in place.
+        for a in (3, 2, 1, 0):
+            acc = coef[4 * a + 3].take(cell)
+            for b in (2, 1, 0):
+                acc *= tq
+                acc += coef[4 * a + b].take(cell)
+            if result is None:
+                result = acc
+            else:
+                result *= tx
+                result += acc
+        return result
 
     def __call__(self, x, Q) -> np.ndarray:
         return self.at(self._grid.locate(x, Q))
+
+
+class _CellIndex:
+    """``clip(searchsorted(edges, v, "right") - 1, 0, n - 1)`` in O(1) per value.
+
+    A bucket table finer than the smallest knot gap gives the cell up to one
+    step; two comparisons with the true edges make it exact, whatever the
+    rounding of the bucket arithmetic.
+    """
+
+    def __init__(self, edges: np.ndarray, top: float):
+        self.edges = np.asarray(edges, dtype=float)
+        span = top - self.edges[0]
+        min_gap = float(np.min(np.diff(np.append(self.edges, top))))
+        self.n_buckets = int(min(max(4.0 * span / min_gap, 64.0), 1 << 20))
+        self.origin = float(self.edges[0])
+        self.inv_width = self.n_buckets / span
+        bucket_lo = self.origin + np.arange(self.n_buckets + 1) / self.inv_width
+        last = self.edges.size - 1
+        self.table = np.clip(np.searchsorted(self.edges, bucket_lo, side="right") - 1, 0, last)
+        self.upper = np.append(self.edges[1:], np.inf)  # upper[i] = edges[i + 1]
+
+    def __call__(self, v: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            k = ((v - self.origin) * self.inv_width).astype(np.intp)
+        np.clip(k, 0, self.n_buckets, out=k)
+        i = self.table[k]
+        i += v >= self.upper[i]
+        i -= v < self.edges[i]
+        np.clip(i, 0, self.edges.size - 1, out=i)
+        return i
 
 
 @dataclass(frozen=True)
@@ -254,15 +292,19 @@ class GridPDF:
         self._x_block = np.array(xblock, dtype=np.intp)
         self._x_lower = np.concatenate(xlower)
         self._x_inv = np.concatenate(xinv)
+        self._q_index = _CellIndex(self._q_lower, float(np.log(self.q_max**2)))
+        self._x_index = (
+            _CellIndex(self._x_lower, float(np.log(subgrids[0].xs[-1]))) if self._shared_x else None
+        )
         self._interpolants: dict[tuple, Interpolant] = {}
         self._lock = threading.Lock()
 
     # -- LHAPDF-like surface -------------------------------------------------
-    def xfxQ(self, pid: int, x, Q) -> np.ndarray:  # noqa: N802 (LHAPDF's name)
+    def xfxQ(self, pid: int, x, Q) -> np.ndarray:
         """x·f(x, Q) for PDG id ``pid``; arrays broadcast. Q in GeV. Zero for absent flavours."""
         return self.combination({GLUON if pid == 0 else int(pid): 1.0})(x, Q)
 
-    def xfxQ2(self, pid: int, x, Q2) -> np.ndarray:  # noqa: N802 (LHAPDF's name)
+    def xfxQ2(self, pid: int, x, Q2) -> np.ndarray:
         """As ``xfxQ`` with Q² in GeV²."""
         return self.xfxQ(pid, x, np.sqrt(np.asarray(Q2, dtype=float)))
 
@@ -299,16 +341,16 @@ class GridPDF:
                     f"{self.name}: x in [{self.x_min:.6g}, {self.x_max:.6g}], "
                     f"Q in [{self.q_min:.6g}, {self.q_max:.6g}] GeV"
                 )
-        return self.locate_log(np.log(x), 2.0 * np.log(Q))
+        # ln(Q·Q), not 2 ln Q: the same operations as the knots' ln Q², so a point on a
+        # knot (a subgrid boundary above all) is located exactly, as LHAPDF does with q2.
+        return self.locate_log(np.log(x), np.log(Q * Q))
 
     def locate_log(self, logx: np.ndarray, logq2: np.ndarray) -> GridCells:
         """As ``locate`` from ln x and ln Q², without range checks (points are clamped)."""
-        qc = np.searchsorted(self._q_lower, logq2, side="right") - 1
-        np.clip(qc, 0, self._q_lower.size - 1, out=qc)
+        qc = self._q_index(logq2)
         tq = (logq2 - self._q_lower[qc]) * self._q_inv[qc]
-        if self._shared_x:
-            ix = np.searchsorted(self._x_lower, logx, side="right") - 1
-            np.clip(ix, 0, self._x_lower.size - 1, out=ix)
+        if self._x_index is not None:
+            ix = self._x_index(logx)
             xi = ix
         else:
             base = self._x_block[qc]
