@@ -190,6 +190,10 @@ def binned(
     theory = theory or TheoryConfig()
     sqrt_s = theory.sqrt_s if sqrt_s is None else float(sqrt_s)
     nodes = nodes or Nodes()
+    if not (W_THRESHOLD < sqrt_s < 1e100):
+        raise ValueError(
+            f"sqrt_s = {sqrt_s} GeV must exceed M + m_p = {W_THRESHOLD:.4g} GeV (and be < 1e100)"
+        )
     PT = np.atleast_1d(np.asarray(PT, dtype=float))
     if PT.ndim != 1 or not np.all(np.isfinite(PT) & (PT >= 0.0)):
         raise ValueError(f"PT values must be finite and >= 0 GeV, got {PT.tolist()}")

@@ -118,15 +118,27 @@ def evaluate(
         for name in (*channels, "total_U", "total_L")
     }
     with_totals = set(CHANNELS) <= set(channels)
-    for start in range(0, idx.size, CHUNK):
-        sel = slice(start, start + CHUNK) if all_valid else idx[start : start + CHUNK]
-        block = _evaluate_block(
-            pdf, theory, x[sel], z[sel], Q[sel], PT[sel], check.y[sel], channels, with_totals
-        )
-        for name, value in block.items():
-            sigma[name][sel] = value
+    # Extreme but physical inputs (P_T ~ 1e160 GeV, z ~ 1e-320) overflow float64;
+    # such points are refused below with their own reason instead of warning.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        for start in range(0, idx.size, CHUNK):
+            sel = slice(start, start + CHUNK) if all_valid else idx[start : start + CHUNK]
+            block = _evaluate_block(
+                pdf, theory, x[sel], z[sel], Q[sel], PT[sel], check.y[sel], channels, with_totals
+            )
+            for name, value in block.items():
+                sigma[name][sel] = value
     if not with_totals:
         del sigma["total_U"], sigma["total_L"]
+    overflow = np.zeros(n, dtype=bool)
+    for value in sigma.values():
+        overflow |= ~np.isfinite(value)
+    overflow &= valid
+    check.violations["overflow"] = overflow
+    if overflow.any():
+        valid = valid & ~overflow
+        for value in sigma.values():
+            value[overflow] = np.nan
     return Evaluation(sigma, check, valid)
 
 

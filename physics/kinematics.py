@@ -117,6 +117,11 @@ class DomainCheck:
             return f"x = {x:.6g} outside the PDF grid of {pdf}: [{x_min:.6g}, {x_max:.6g}]"
         if rule == "pdf_Q":
             return f"Q = {Q:.6g} GeV outside the PDF grid of {pdf}: [{q_min:.6g}, {q_max:.6g}] GeV"
+        if rule == "overflow":
+            return (
+                f"cross section not representable in double precision at "
+                f"PT = {PT:.6g} GeV, z = {z:.6g} (overflow)"
+            )
         raise KeyError(rule)
 
 

@@ -433,9 +433,16 @@ def _load_resolved(path: Path) -> GridPDF:
     return read_lhagrid(path)
 
 
+@functools.lru_cache(maxsize=64)
+def _load_named(name: str, data_path: str) -> GridPDF:
+    return _load_resolved(find_pdf(name).resolve())
+
+
 def load_pdf(name: str | None = None) -> GridPDF:
     """Load a PDF set by name (default ``NNPDF31_lo_as_0118``), cached: a set is read once.
 
-    ``name`` may also be the path of an ``lhagrid1`` member file.
+    ``name`` may also be the path of an ``lhagrid1`` member file. Names are
+    resolved once per value of ``LHAPDF_DATA_PATH`` (no file-system search on
+    repeated calls).
     """
-    return _load_resolved(find_pdf(name or DEFAULT_PDF_SET).resolve())
+    return _load_named(name or DEFAULT_PDF_SET, os.environ.get("LHAPDF_DATA_PATH", ""))

@@ -125,3 +125,9 @@ def test_zero_pt_with_z_up_to_one_is_refused_for_the_singlet():
     assert np.isfinite(fragmentation_only.sigma["oct3s1_U"]).all()
     below_one = binned([Bin((0.1, 0.5), (0.4, 0.99), (10, 30))], [0.0])
     assert np.isfinite(below_one.sigma["total_U"]).all()
+
+
+@pytest.mark.parametrize("sqrt_s", [1e300, 5e-324, 3.0, float("nan")])
+def test_beam_energies_without_a_physical_region_are_refused(sqrt_s):
+    with pytest.raises(ValueError, match="sqrt_s"):
+        binned([Bin((0.1, 0.5), (0.1, 0.4), (10, 30))], [1.0], sqrt_s=sqrt_s)
