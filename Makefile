@@ -23,11 +23,17 @@ test: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/jpsi-serve
 
+# Rebuilds every shipped artifact set with its fixed seed: the surrogate
+# (artifacts/surrogate), then the explanation background and anomaly model.
 train: $(STAMP)
 	$(BIN)/jpsi-train
+	$(BIN)/python -m training.anomaly
 
 bench: $(STAMP)
 	$(BIN)/python bench/exact.py
+	$(BIN)/python bench/surrogate_vs_exact.py
+	$(BIN)/python bench/anomaly.py
+	$(BIN)/python bench/explain.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check physics training service tests bench

@@ -86,7 +86,8 @@ def pdf_factors(pdf: GridPDF, quarks: str):
 def number_densities(pdf: GridPDF, quarks: str, x, Q) -> tuple[np.ndarray, np.ndarray]:
     """g(x, Q) and q_eff(x, Q) as number densities, clipped at zero (points must be on the grid)."""
     gluon, quark = pdf_factors(pdf, quarks)
-    cells = pdf.locate_log(np.log(x), np.log(Q * Q))  # as the knots: ln(Q·Q), not 2 ln Q
+    q2 = Q * Q
+    cells = pdf.locate_log(np.log(x), np.log(q2), q2)  # ln(Q·Q) as the knots, not 2 ln Q
     inv_x = 1.0 / x
     g = np.maximum(gluon.at(cells), 0.0) * inv_x
     q = np.maximum(quark.at(cells), 0.0) * inv_x

@@ -293,6 +293,9 @@ class GridPDF:
         self._x_lower = np.concatenate(xlower)
         self._x_inv = np.concatenate(xinv)
         self._q_index = _CellIndex(self._q_lower, float(np.log(self.q_max**2)))
+        # Q² of each cell's lower knot and of the next cell's (inf past the last)
+        self._q2_lower = np.concatenate([s.qs[:-1] ** 2 for s in subgrids])
+        self._q2_next = np.append(self._q2_lower[1:], np.inf)
         self._x_index = (
             _CellIndex(self._x_lower, float(np.log(subgrids[0].xs[-1]))) if self._shared_x else None
         )
@@ -343,11 +346,19 @@ class GridPDF:
                 )
         # ln(Q·Q), not 2 ln Q: the same operations as the knots' ln Q², so a point on a
         # knot (a subgrid boundary above all) is located exactly, as LHAPDF does with q2.
-        return self.locate_log(np.log(x), np.log(Q * Q))
+        q2 = Q * Q
+        return self.locate_log(np.log(x), np.log(q2), q2)
 
-    def locate_log(self, logx: np.ndarray, logq2: np.ndarray) -> GridCells:
-        """As ``locate`` from ln x and ln Q², without range checks (points are clamped)."""
+    def locate_log(self, logx: np.ndarray, logq2: np.ndarray, q2=None) -> GridCells:
+        """As ``locate`` from ln x and ln Q², without range checks (points are clamped).
+
+        Given Q² itself too, the subgrid is chosen by comparing Q² with the knots,
+        as LHAPDF does: ln Q² can round onto a boundary knot from a Q² just below it.
+        """
         qc = self._q_index(logq2)
+        if q2 is not None:
+            qc -= q2 < self._q2_lower[qc]
+            qc += q2 >= self._q2_next[qc]
         tq = (logq2 - self._q_lower[qc]) * self._q_inv[qc]
         if self._x_index is not None:
             ix = self._x_index(logx)
