@@ -1,0 +1,49 @@
+# jpsi-sidis HTTP service.  docker build -t jpsi-sidis . && docker run -p 8000:8000 jpsi-sidis
+# Two stages: the build stage installs the pinned wheels into a virtualenv, the
+# runtime stage copies only that virtualenv, the artifacts and a non-root user.
+
+FROM python:3.11-slim AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_COMPILE=0 PYTHONDONTWRITEBYTECODE=1
+WORKDIR /src
+RUN python -m venv /opt/venv
+COPY pyproject.toml requirements.lock README.md ./
+COPY physics ./physics
+COPY training ./training
+COPY service ./service
+# binary wheels only, every version pinned by the constraints file; the PDF grids
+# come with the pythia8mc wheel (share/Pythia8/pdfdata inside the virtualenv)
+RUN --mount=type=cache,target=/root/.cache/pip \
+    /opt/venv/bin/pip install --only-binary=:all: -c requirements.lock .
+# The service imports numpy, onnxruntime, fastapi/uvicorn, pydantic, orjson and
+# prometheus-client (and reads pythia8mc's PDF grids); the training stack is
+# dropped from the image (~600 MB). Then prove the service still imports and
+# finds its PDF set.
+RUN /opt/venv/bin/pip uninstall --yes --quiet \
+      shap numba llvmlite scikit-learn skl2onnx onnx scipy pandas matplotlib contourpy \
+      fonttools kiwisolver pillow cycler pyparsing joblib threadpoolctl slicer cloudpickle \
+      tqdm narwhals python-dateutil ml_dtypes \
+ && rm -rf /opt/venv/share/Pythia8/htmldoc /opt/venv/share/Pythia8/pdfdoc \
+ && /opt/venv/bin/python -c "import service.app, physics; physics.load_pdf()"
+# artifacts readable by the service user whatever modes they had in the build context
+COPY artifacts /app/artifacts
+RUN chmod -R u=rwX,go=rX /app/artifacts
+
+FROM python:3.11-slim
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    JPSI_HOST=0.0.0.0 \
+    JPSI_PORT=8000 \
+    JPSI_ARTIFACT_DIR=/app/artifacts
+RUN groupadd --system --gid 10001 jpsi \
+ && useradd --system --uid 10001 --gid jpsi --home-dir /app --no-create-home jpsi
+COPY --from=build /opt/venv /opt/venv
+COPY --from=build /app/artifacts /app/artifacts
+WORKDIR /app
+USER 10001:10001
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('JPSI_PORT', '8000')}/healthz\", timeout=4)"]
+# exec form: jpsi-serve (uvicorn) is PID 1 and gets SIGTERM itself, so it stops
+# accepting connections and drains in-flight requests (30 s grace) before exiting
+CMD ["jpsi-serve"]

@@ -1,0 +1,63 @@
+"""``jpsi-serve [--host H] [--port P] [--workers N]``: run the service under uvicorn.
+
+Flags override the matching ``JPSI_*`` settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+
+import uvicorn
+
+from service.metrics import MULTIPROC_ENV
+from service.settings import Settings
+
+
+def app_factory():
+    """Entry for uvicorn's ``--factory`` (every worker builds its app from the env)."""
+    from service.app import create_app
+
+    return create_app(Settings())
+
+
+def main(argv: list[str] | None = None) -> None:
+    base = Settings()
+    parser = argparse.ArgumentParser(prog="jpsi-serve", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default=base.host, help=f"default {base.host} (JPSI_HOST)")
+    parser.add_argument("--port", type=int, default=base.port, help=f"default {base.port}")
+    parser.add_argument("--workers", type=int, default=base.workers, help="uvicorn workers")
+    args = parser.parse_args(argv)
+    # workers re-read the environment: pass the overrides on through it
+    os.environ.update(JPSI_HOST=args.host, JPSI_PORT=str(args.port), JPSI_WORKERS=str(args.workers))
+    settings = Settings()
+    metrics_dir = None
+    if settings.workers > 1 and MULTIPROC_ENV not in os.environ:
+        # shared metrics for all workers; a fresh directory, so no stale counts
+        metrics_dir = os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="jpsi-metrics-")
+    try:
+        serve(settings)
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def serve(settings: Settings) -> None:
+    uvicorn.run(
+        "service.__main__:app_factory",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        access_log=settings.access_log,
+        loop="uvloop",
+        http="httptools",
+        timeout_graceful_shutdown=30,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""Artifact sets: discovery, sha256 verification against the manifest, ONNX sessions.
+
+An artifact set is a subdirectory of the artifact directory holding a
+``manifest.json`` (written by ``training/``). Its ``files`` entry maps every
+other file of the set to its sha256; each is verified at start-up. A set whose
+manifest names a ``model_file`` ending in ``.onnx`` gets an onnxruntime
+session. Nothing here raises for a bad set: it is recorded as failed with the
+reason, and ``/readyz`` reports it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import onnxruntime as ort
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class Artifact:
+    """One artifact set: its manifest, verification status and (for models) the session."""
+
+    name: str
+    path: Path
+    manifest: dict[str, Any] = field(default_factory=dict)
+    loaded: bool = False
+    reason: str | None = None
+    session: ort.InferenceSession | None = None
+    model_sha256: str | None = None
+
+    @property
+    def kind(self) -> str | None:
+        return self.manifest.get("kind")
+
+    def describe(self) -> dict[str, Any]:
+        """The public view served by ``/v1/models``."""
+        m = self.manifest
+
+        def text(key: str) -> str | None:
+            return None if m.get(key) is None else str(m[key])
+
+        files = m.get("files") if isinstance(m.get("files"), dict) else {}
+        return {
+            "name": text("name") or self.name,
+            "directory": self.name,
+            "kind": text("kind"),
+            "version": text("version"),
+            "created": text("created"),
+            "status": "loaded" if self.loaded else "failed",
+            "reason": self.reason,
+            "training_domain": m.get("training_domain"),
+            "metrics": m.get("metrics"),
+            "files": {str(k): str(v) for k, v in files.items()},
+        }
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _verify(directory: Path, manifest: dict[str, Any]) -> str | None:
+    """Reason the set fails verification, or None when every listed file matches."""
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not files:
+        return "manifest has no 'files' map of sha256 checksums"
+    for rel, expected in files.items():
+        path = (directory / rel).resolve()
+        if directory.resolve() not in path.parents:
+            return f"file {rel!r} lies outside the artifact directory"
+        if not path.is_file():
+            return f"file {rel!r} listed in the manifest is missing"
+        try:
+            actual = sha256_file(path)
+        except OSError as exc:
+            return f"cannot read {rel!r}: {exc.strerror}"
+        if not isinstance(expected, str) or actual != expected.lower():
+            return f"sha256 mismatch for {rel!r}: manifest {expected}, file {actual}"
+    model = manifest.get("model_file")
+    if model is not None and model not in files:
+        return f"model_file {model!r} has no checksum in the manifest"
+    return None
+
+
+def load_artifact(directory: Path, onnx_threads: int = 1) -> Artifact:
+    """Read, verify and (for ONNX models) open one artifact set; never raises."""
+    art = Artifact(name=directory.name, path=directory)
+    try:
+        art.manifest = json.loads((directory / MANIFEST).read_text())
+        if not isinstance(art.manifest, dict):
+            raise ValueError("manifest is not a JSON object")
+    except (OSError, ValueError) as exc:
+        art.reason = f"cannot read {MANIFEST}: {exc}"
+        return art
+    art.reason = _verify(directory, art.manifest)
+    if art.reason:
+        return art
+    model = art.manifest.get("model_file")
+    if isinstance(model, str) and model.endswith(".onnx"):
+        try:
+            art.session = open_session(directory / model, onnx_threads)
+        except Exception as exc:  # onnxruntime raises its own exception types
+            art.reason = f"onnxruntime cannot open {model!r}: {exc}"
+            return art
+        art.model_sha256 = art.manifest["files"][model].lower()
+    art.loaded = True
+    return art
+
+
+def open_session(path: Path, threads: int) -> ort.InferenceSession:
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+@dataclass
+class Registry:
+    """Every artifact set found, plus those required but absent."""
+
+    artifacts: dict[str, Artifact]
+    missing: list[str]
+
+    def problems(self) -> list[str]:
+        """Why the service is not ready (empty when every artifact is loaded and verified)."""
+        out = [f"artifact {name!r} not found" for name in self.missing]
+        out += [f"artifact {a.name!r}: {a.reason}" for a in self.artifacts.values() if not a.loaded]
+        return out
+
+    def get(self, name: str) -> Artifact | None:
+        art = self.artifacts.get(name)
+        return art if art is not None and art.loaded else None
+
+
+def load_registry(root: Path, required=("surrogate",), onnx_threads: int = 1) -> Registry:
+    """Scan ``root`` for artifact sets (subdirectories with a manifest) and load each.
+
+    Hidden directories (e.g. a training run's ``.surrogate-new-*`` being written) are
+    skipped; a set that cannot even be listed is recorded as failed, never raised.
+    """
+    found: dict[str, Artifact] = {}
+    try:
+        subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError as exc:
+        log.warning("cannot list artifact directory %s: %s", root, exc)
+        subdirs = []
+    for sub in subdirs:
+        try:
+            if not (sub / MANIFEST).is_file():
+                continue
+            art = load_artifact(sub, onnx_threads)
+        except OSError as exc:
+            art = Artifact(name=sub.name, path=sub, reason=f"cannot read the set: {exc}")
+        found[sub.name] = art
+        if art.loaded:
+            version = art.manifest.get("version")
+            log.info("artifact %s loaded (%s %s)", art.name, art.kind, version)
+        else:
+            log.warning("artifact %s failed: %s", art.name, art.reason)
+    missing = [name for name in required if name not in found]
+    for name in missing:
+        log.warning("artifact %s not found under %s", name, root)
+    return Registry(found, missing)

@@ -1,0 +1,205 @@
+"""Service logic apart from the routes: requests in (validated models), JSON bytes out.
+
+CPU-bound throughout: called from plain ``def`` endpoints, so in the thread pool.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+from dataclasses import asdict
+from itertools import chain
+from operator import itemgetter
+
+import numpy as np
+import orjson
+
+import physics
+from physics.binning import Bin
+from physics.kinematics import check_domain
+from service.encode import encode_points
+from service.errors import invalid
+from service.schemas.exact import Theory
+from service.surrogate import FLAG_TRAINING, Surrogate
+
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
+
+
+def columns(points: Sequence[dict], keys: Sequence[str]) -> list[np.ndarray]:
+    """Validated point dicts → one float64 array per key."""
+    flat = chain.from_iterable(map(itemgetter(*keys), points))  # 3x faster than a listcomp
+    table = np.fromiter(flat, dtype=float, count=len(keys) * len(points))
+    table = table.reshape(len(points), len(keys))
+    return [table[:, j] for j in range(len(keys))]
+
+
+def outputs(channels: Sequence[str] | None) -> list[str]:
+    """The requested output names, de-duplicated in order; all ten by default."""
+    return list(dict.fromkeys(channels)) if channels else list(physics.OUTPUTS)
+
+
+@functools.lru_cache(maxsize=32)
+def _load(name: str) -> physics.GridPDF:
+    # physics.load_pdf searches the file system before its own cache (~60 µs a call)
+    return physics.load_pdf(name)
+
+
+def pdf_grid(name: str, loc: Sequence[str]) -> physics.GridPDF:
+    """The PDF set ``name`` (read once), or a 422 at ``loc`` if it cannot be read."""
+    try:
+        return _load(name)
+    except physics.PDFError as exc:
+        raise invalid(loc, str(exc)) from exc
+
+
+def theory_config(theory: Theory | None, sqrt_s: float, pdf_sets: Sequence[str]):
+    """The resolved ``Theory`` model and the engine's ``TheoryConfig``; 422 for an unknown set."""
+    theory = theory or Theory()
+    if theory.pdf_set not in pdf_sets:
+        raise invalid(
+            ("body", "theory", "pdf_set"),
+            f"unknown PDF set {theory.pdf_set!r}; installed: {', '.join(pdf_sets)}",
+        )
+    pdf_grid(theory.pdf_set, ("body", "theory", "pdf_set"))
+    cfg = physics.TheoryConfig(
+        sqrt_s=sqrt_s,
+        pdf_set=theory.pdf_set,
+        quarks=theory.quarks,
+        ldme=physics.LDME(**theory.ldme.model_dump()),
+    )
+    return theory, cfg
+
+
+NOT_FINITE = "the result is not a finite number (floating-point overflow at extreme kinematics)"
+
+
+def finite_only(values: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``valid`` without the points whose row of ``values`` ([n, k]) is not all finite, and
+    the mask of the points so removed: a valid result never carries a non-number."""
+    broken = valid & ~np.isfinite(values).all(axis=1)
+    return (valid & ~broken if broken.any() else valid), broken
+
+
+def exact_points(points, sqrt_s: float, channels, theory: Theory | None, pdf_sets) -> bytes:
+    """/v1/exact: every point through ``physics.evaluate``."""
+    theory, cfg = theory_config(theory, sqrt_s, pdf_sets)
+    x, z, Q, PT = columns(points, ("x", "z", "Q", "PT"))
+    with np.errstate(all="ignore"):  # overflow at absurd inputs is caught just below
+        ev = physics.evaluate(x, z, Q, PT, sqrt_s=sqrt_s, theory=cfg)
+    valid, broken = finite_only(np.column_stack([ev[k] for k in physics.OUTPUTS]), ev.valid)
+    names = outputs(channels)
+    head = {"units": physics.UNITS, "sqrt_s": sqrt_s, "theory": theory.model_dump()}
+    return encode_points(
+        head,
+        np.where(valid, ev.y, np.nan),
+        {k: np.where(valid, ev[k], np.nan) for k in names},
+        valid,
+        {name: mask & valid for name, mask in ev.flag_masks.items()},
+        lambda i: [NOT_FINITE] if broken[i] else ev.check.reasons(i),
+    )
+
+
+def predict_points(points, sqrt_s: float, channels, surrogate: Surrogate) -> bytes:
+    """/v1/predict: the physical domain as /v1/exact, then the ONNX model on valid points."""
+    x, z, Q, PT = columns(points, ("x", "z", "Q", "PT"))
+    check = check_domain(x, z, Q, PT, sqrt_s, pdf_grid(surrogate.pdf_set, ("body",)))
+    valid = check.valid
+    n = x.size
+    sigma = np.full((n, len(physics.OUTPUTS)), np.nan)
+    idx = np.flatnonzero(valid)
+    if idx.size:
+        feats = np.column_stack([np.full(idx.size, sqrt_s), x[idx], z[idx], Q[idx], PT[idx]])
+        sigma[idx] = surrogate.run(feats)
+    valid, broken = finite_only(sigma, valid)
+    sigma[~valid] = np.nan
+    y = np.where(valid, check.y, np.nan)
+    flags = {name: mask & valid for name, mask in check.flags.items()}
+    flags[FLAG_TRAINING] = valid & ~surrogate.domain.contains(sqrt_s, x, z, Q, PT, check.y)
+    names = outputs(channels)
+    col = {name: j for j, name in enumerate(physics.OUTPUTS)}
+    head = {
+        "units": physics.UNITS,
+        "sqrt_s": sqrt_s,
+        "model": surrogate.info(),
+    }
+    return encode_points(
+        head,
+        y,
+        {k: sigma[:, col[k]] for k in names},
+        valid,
+        flags,
+        lambda i: [NOT_FINITE] if broken[i] else check.reasons(i),
+    )
+
+
+_BIN_INDEX = re.compile(r"^bin (\d+): ")
+
+
+def exact_binned(bins, PT, sqrt_s: float, channels, theory: Theory | None, pdf_sets) -> bytes:
+    """/v1/exact/binned: ``physics.binned``; malformed bins are a 422 naming the bin."""
+    theory, cfg = theory_config(theory, sqrt_s, pdf_sets)
+    edges = [Bin(x=tuple(b.x), z=tuple(b.z), Q=tuple(b.Q)) for b in bins]
+    for i, b in enumerate(edges):
+        problems = b.problems()
+        if problems:
+            raise invalid(("body", "bins", i), "; ".join(problems))
+    names = outputs(channels)
+    try:
+        with np.errstate(all="ignore"):  # overflow at absurd inputs is caught just below
+            res = physics.binned(edges, PT, sqrt_s=sqrt_s, theory=cfg)
+    except ValueError as exc:
+        m = _BIN_INDEX.match(str(exc))
+        loc = ("body", "bins", int(m.group(1))) if m else ("body",)
+        raise invalid(loc, str(exc)) from exc
+    for i in range(len(edges)):
+        if not all(np.isfinite(res.sigma[k][i]).all() for k in names):
+            raise invalid(("body", "bins", i), NOT_FINITE)
+    pts = res.PT.tolist()
+    results = [
+        {
+            "bin": asdict(b),
+            "physical": bool(res.physical[i]),
+            "PT": pts,
+            "sigma": {k: res.sigma[k][i] for k in names},
+        }
+        for i, b in enumerate(edges)
+    ]
+    body = {
+        "units": res.units,
+        "sqrt_s": sqrt_s,
+        "theory": theory.model_dump(),
+        "results": results,
+    }
+    return orjson.dumps(body, option=_NUMPY)
+
+
+def pdf_values(pdf_set: str, points, flavours: Sequence[int], pdf_sets) -> bytes:
+    """/v1/pdf: x·f(x, Q) per flavour; points off the grid answered in place."""
+    if pdf_set not in pdf_sets:
+        raise invalid(
+            ("body", "pdf_set"), f"unknown PDF set {pdf_set!r}; installed: {', '.join(pdf_sets)}"
+        )
+    pdf = pdf_grid(pdf_set, ("body", "pdf_set"))
+    x, Q = columns(points, ("x", "Q"))
+    ok = pdf.in_grid(x, Q) & (x > 0.0) & (x < 1.0)
+    flavours = list(dict.fromkeys(flavours))
+    values = {pid: np.full(x.size, np.nan) for pid in flavours}
+    if ok.any():
+        for pid in flavours:
+            values[pid][ok] = pdf.xfxQ(pid, x[ok], Q[ok])
+    cols = {str(pid): v.tolist() for pid, v in values.items()}
+    xs, qs, oks = x.tolist(), Q.tolist(), ok.tolist()
+    grid = (
+        f"the grid of {pdf.name}: x in [{pdf.x_min:.6g}, {pdf.x_max:.6g}], "
+        f"Q in [{pdf.q_min:.6g}, {pdf.q_max:.6g}] GeV"
+    )
+    results = []
+    for i in range(x.size):
+        if oks[i]:
+            xf = {k: v[i] for k, v in cols.items()}
+            results.append({"x": xs[i], "Q": qs[i], "valid": True, "xf": xf, "errors": []})
+        else:
+            msg = f"(x = {xs[i]:.6g}, Q = {qs[i]:.6g} GeV) outside {grid}"
+            results.append({"x": xs[i], "Q": qs[i], "valid": False, "xf": None, "errors": [msg]})
+    return orjson.dumps({"pdf_set": pdf.name, "results": results})

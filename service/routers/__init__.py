@@ -1,0 +1,1 @@
+"""One router per resource; handlers are thin: validate, call ``service.compute``, answer."""

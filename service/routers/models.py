@@ -1,0 +1,21 @@
+"""GET /v1/models: the artifact sets and PDF sets."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from service.routers.base import State
+from service.schemas.models import ModelsResponse
+
+router = APIRouter(prefix="/v1", tags=["models"])
+
+
+@router.get("/models", response_model=ModelsResponse)
+def models(st: State) -> ModelsResponse:
+    """Every artifact set found (loaded or failed, with the reason), required sets missing,
+    and the installed PDF sets."""
+    return ModelsResponse(
+        artifacts=[a.describe() for a in st.registry.artifacts.values()],
+        missing=st.registry.missing,
+        pdf_sets=st.pdf_sets,
+    )

@@ -1,0 +1,20 @@
+"""POST /v1/pdf: the parton distributions the exact engine uses."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from service import compute
+from service.routers.base import JSONBytes, OrjsonRoute, State
+from service.schemas.common import PROBLEM_RESPONSES
+from service.schemas.pdf import PdfRequest, PdfResponse
+
+router = APIRouter(prefix="/v1", tags=["pdf"], route_class=OrjsonRoute)
+
+
+@router.post("/pdf", response_model=PdfResponse, responses=PROBLEM_RESPONSES)
+def pdf(body: PdfRequest, st: State) -> JSONBytes:
+    """x·f(x, Q) per flavour (PDG id), interpolated as LHAPDF does; no extrapolation."""
+    out = compute.pdf_values(body.pdf_set, body.points, body.flavours, st.pdf_sets)
+    st.metrics.points.labels("pdf").inc(len(body.points))
+    return JSONBytes(out)

@@ -1,0 +1,26 @@
+"""POST /v1/predict: the ONNX surrogate."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from service import compute
+from service.errors import Unavailable
+from service.routers.base import JSONBytes, OrjsonRoute, State
+from service.schemas.common import PROBLEM_RESPONSES, Problem
+from service.schemas.predict import PredictRequest, PredictResponse
+
+router = APIRouter(prefix="/v1", tags=["predict"], route_class=OrjsonRoute)
+
+RESPONSES = {**PROBLEM_RESPONSES, 503: {"model": Problem, "description": "No usable surrogate."}}
+
+
+@router.post("/predict", response_model=PredictResponse, responses=RESPONSES)
+def predict(body: PredictRequest, st: State) -> JSONBytes:
+    """The surrogate's cross sections at each point (pb/GeV⁴); points outside its training
+    domain are answered with the flag ``outside_training_domain``."""
+    if st.surrogate is None:
+        raise Unavailable("the surrogate model is not loaded", st.surrogate_reasons())
+    out = compute.predict_points(body.points, body.sqrt_s, body.channels, st.surrogate)
+    st.metrics.points.labels("predict").inc(len(body.points))
+    return JSONBytes(out)

@@ -1,0 +1,59 @@
+"""POST /v1/exact/binned: dσ/dP_T² integrated over bins in x, z and Q."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.schemas.common import Channels, Finite, Output, SqrtS
+from service.schemas.exact import Theory
+
+Edges = Annotated[tuple[Finite, Finite], Field(description="[lo, hi] with lo < hi.")]
+
+
+class BinEdges(BaseModel):
+    """A bin: x in (0, 1), z in (0, 1], Q in GeV."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    x: Edges = Field(examples=[[0.1, 0.3]])
+    z: Edges = Field(examples=[[0.4, 1.0]])
+    Q: Edges = Field(examples=[[10.0, 30.0]])
+
+
+class BinnedRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "bins": [{"x": [0.1, 0.3], "z": [0.4, 1.0], "Q": [10.0, 30.0]}],
+                    "PT": [0.5, 1.0, 2.0],
+                    "sqrt_s": 63.0,
+                }
+            ]
+        },
+    )
+
+    bins: list[BinEdges] = Field(min_length=1, description="At most 100 bins by default.")
+    PT: list[Annotated[Finite, Field(ge=0.0)]] = Field(
+        min_length=1, description="P_T values in GeV (at most 200 by default)."
+    )
+    sqrt_s: SqrtS = 63.0
+    channels: Channels = None
+    theory: Theory | None = None
+
+
+class BinResult(BaseModel):
+    bin: BinEdges
+    physical: bool = Field(description="False when no part of the bin is physical (σ = 0).")
+    PT: list[float]
+    sigma: dict[Output, list[float]] = Field(description="dσ/dP_T² in pb/GeV², one per PT.")
+
+
+class BinnedResponse(BaseModel):
+    units: Literal["pb/GeV^2"] = "pb/GeV^2"
+    sqrt_s: float
+    theory: Theory
+    results: list[BinResult]

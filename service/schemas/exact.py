@@ -1,0 +1,63 @@
+"""POST /v1/exact: the exact engine at points."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+import physics
+from service.schemas.common import EXAMPLE_POINT, Channels, Point, PointResult, SqrtS
+
+_D = physics.LDME()
+
+LdmeValue = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0.0)]
+
+
+class LdmeModel(BaseModel):
+    """Long-distance matrix elements; each defaults to physics.md (Chao et al. 2012)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    O3S1_8: LdmeValue = Field(_D.O3S1_8, description="⟨O(³S₁[8])⟩ in GeV³.")
+    O3S1_1: LdmeValue = Field(_D.O3S1_1, description="⟨O(³S₁[1])⟩ in GeV³.")
+    O1S0_8: LdmeValue = Field(_D.O1S0_8, description="⟨O(¹S₀[8])⟩ in GeV³.")
+    O3P0_8: LdmeValue = Field(_D.O3P0_8, description="⟨O(³P₀[8])⟩ in GeV⁵.")
+
+
+class Theory(BaseModel):
+    """Theory choices; every field optional, defaults from physics.md."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pdf_set: str = Field(
+        physics.DEFAULT_PDF_SET,
+        max_length=200,
+        description="LHAPDF6 set name (see /v1/models for those installed).",
+        examples=[physics.DEFAULT_PDF_SET],
+    )
+    quarks: Literal["full", "ud"] = Field(
+        "full", description="'full': u, ū, d, d̄, s, s̄; 'ud': u and d only (original study)."
+    )
+    ldme: LdmeModel = Field(default_factory=LdmeModel)
+
+
+class ExactRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"points": [EXAMPLE_POINT], "sqrt_s": 63.0, "channels": ["total_U"]}]
+        },
+    )
+
+    points: list[Point] = Field(description="Kinematic points (at most 10 000 by default).")
+    sqrt_s: SqrtS = 63.0
+    channels: Channels = None
+    theory: Theory | None = None
+
+
+class ExactResponse(BaseModel):
+    units: Literal["pb/GeV^4"] = "pb/GeV^4"
+    sqrt_s: float
+    theory: Theory = Field(description="The resolved theory: every default filled in.")
+    results: list[PointResult]

@@ -1,0 +1,35 @@
+"""POST /v1/predict: the ONNX surrogate at points."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.schemas.common import EXAMPLE_POINT, Channels, Point, PointResult, SqrtS
+
+
+class PredictRequest(BaseModel):
+    """As /v1/exact without ``theory``: the surrogate is tied to the theory it learnt."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"points": [EXAMPLE_POINT], "sqrt_s": 63.0}]},
+    )
+
+    points: list[Point] = Field(description="Kinematic points (at most 10 000 by default).")
+    sqrt_s: SqrtS = 63.0
+    channels: Channels = None
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+    sha256: str = Field(description="sha256 of the ONNX file.")
+
+
+class PredictResponse(BaseModel):
+    units: Literal["pb/GeV^4"] = "pb/GeV^4"
+    sqrt_s: float
+    model: ModelInfo
+    results: list[PointResult]

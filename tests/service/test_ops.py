@@ -1,0 +1,111 @@
+"""Operations: health, metrics, the body limit (declared and chunked), the API key, jpsi-serve."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from service import Settings
+from service import __main__ as cli
+from service.metrics import MULTIPROC_ENV
+from tests.service.conftest import make_client
+from tests.service.test_exact import POINTS
+
+
+def test_healthz(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_metrics_count_requests_by_route_template_and_points(client):
+    client.post("/v1/exact", json={"points": POINTS})
+    client.post("/v1/predict", json={"points": POINTS[:2]})
+    client.get("/no/such/path/123")
+    text = client.get("/metrics").text
+    assert 'jpsi_http_requests_total{method="POST",route="/v1/exact",status="200"} 1.0' in text
+    assert (
+        'jpsi_http_request_duration_seconds_bucket{le="0.5",method="POST",route="/v1/exact"}'
+        in text
+    )
+    assert f'jpsi_points_evaluated_total{{endpoint="exact"}} {len(POINTS)}.0' in text
+    assert 'jpsi_points_evaluated_total{endpoint="predict"} 2.0' in text
+    assert 'route="unmatched",status="404"' in text
+    assert "/no/such/path/123" not in text
+
+
+def small_limit_client(artifact_dir):
+    return make_client(Settings(artifact_dir=artifact_dir, max_body_bytes=1024))
+
+
+def test_declared_body_over_the_limit_is_413(artifact_dir):
+    with small_limit_client(artifact_dir) as c:
+        r = c.post("/v1/exact", json={"points": POINTS * 20})
+        assert r.status_code == 413
+        assert r.json()["status"] == 413 and "1024" in r.json()["detail"]
+        assert c.post("/v1/exact", json={"points": POINTS[:1]}).status_code == 200
+
+
+def test_chunked_body_over_the_limit_is_413(artifact_dir):
+    def chunks():
+        yield b'{"points": ['
+        for _ in range(100):
+            yield b'{"x": 0.2, "z": 0.5, "Q": 20.0, "PT": 1.0},'
+        yield b'{"x": 0.2, "z": 0.5, "Q": 20.0, "PT": 1.0}]}'
+
+    with small_limit_client(artifact_dir) as c:
+        r = c.post("/v1/exact", content=chunks(), headers={"content-type": "application/json"})
+        assert r.status_code == 413
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["title"] == "Content Too Large"
+        with c.stream("POST", "/v1/exact", content=chunks()) as s:  # the request carries no length
+            assert "content-length" not in s.request.headers
+            assert s.status_code == 413
+
+
+def test_api_key(artifact_dir):
+    with make_client(Settings(artifact_dir=artifact_dir, api_key="s3cret")) as c:
+        body = {"points": POINTS[:1]}
+        r = c.post("/v1/exact", json=body)
+        assert r.status_code == 401 and r.json()["status"] == 401
+        assert c.post("/v1/exact", json=body, headers={"X-API-Key": "wrong"}).status_code == 401
+        assert c.post("/v1/exact", json=body, headers={"X-API-Key": "s3cret"}).status_code == 200
+        assert c.get("/healthz").status_code == 200  # operations stay open
+        assert c.get("/metrics").status_code == 200
+
+
+def test_docs_and_openapi(client):
+    assert client.get("/docs").status_code == 200
+    spec = client.get("/openapi.json").json()
+    assert {"/v1/exact", "/v1/exact/binned", "/v1/predict", "/v1/pdf", "/v1/models"} <= set(
+        spec["paths"]
+    )
+    schemas = spec["components"]["schemas"]
+    for name in ("ExactRequest", "PredictRequest", "BinnedRequest", "PdfRequest"):
+        assert schemas[name].get("examples"), name
+
+
+def test_settings_from_environment(monkeypatch):
+    monkeypatch.setenv("JPSI_PORT", "9123")
+    monkeypatch.setenv("JPSI_MAX_POINTS", "7")
+    s = Settings()
+    assert s.port == 9123 and s.max_points == 7 and s.host == "127.0.0.1"
+    assert s.artifact_dir.name == "artifacts" and s.max_body_bytes == 8 * 1024 * 1024
+
+
+def test_jpsi_serve_flags_override_settings(monkeypatch):
+    calls = {}
+    monkeypatch.setattr(cli.uvicorn, "run", lambda app, **kw: calls.update(kw, app=app))
+    for var in ("JPSI_HOST", "JPSI_PORT", "JPSI_WORKERS", MULTIPROC_ENV):
+        monkeypatch.setenv(var, "")  # so that teardown restores the variables main() sets
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("JPSI_PORT", "8100")
+    cli.main(["--host", "0.0.0.0", "--workers", "2"])
+    assert calls["host"] == "0.0.0.0" and calls["port"] == 8100 and calls["workers"] == 2
+    assert calls["factory"] is True
+    assert MULTIPROC_ENV in os.environ  # several workers share their metrics
+
+
+@pytest.mark.parametrize("method", ["get", "delete"])
+def test_wrong_method_is_a_problem(client, method):
+    r = getattr(client, method)("/v1/exact")
+    assert r.status_code == 405 and r.json()["status"] == 405

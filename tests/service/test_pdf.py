@@ -1,0 +1,33 @@
+"""POST /v1/pdf: x·f as the exact engine uses it."""
+
+from __future__ import annotations
+
+import physics
+from tests.service.test_exact import error_locs
+
+
+def test_values_equal_the_engine_and_off_grid_points_are_answered_in_place(client):
+    points = [{"x": 0.1, "Q": 10.0}, {"x": 1e-12, "Q": 10.0}, {"x": 0.3, "Q": 1e6}]
+    r = client.post("/v1/pdf", json={"points": points, "flavours": [21, 2, -1]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["pdf_set"] == physics.DEFAULT_PDF_SET
+    pdf = physics.load_pdf()
+    first = body["results"][0]
+    assert first["valid"] and first["x"] == 0.1 and first["Q"] == 10.0
+    for pid in (21, 2, -1):
+        assert first["xf"][str(pid)] == float(pdf.xfxQ(pid, 0.1, 10.0)[0])
+    for res in body["results"][1:]:
+        assert (
+            res["valid"] is False and res["xf"] is None and "outside the grid" in res["errors"][0]
+        )
+
+
+def test_default_flavours_and_unknown_set(client):
+    r = client.post("/v1/pdf", json={"points": [{"x": 0.1, "Q": 10.0}]})
+    assert set(r.json()["results"][0]["xf"]) == {"21", "-3", "-2", "-1", "1", "2", "3"}
+    r = client.post("/v1/pdf", json={"pdf_set": "Nope", "points": [{"x": 0.1, "Q": 10.0}]})
+    assert error_locs(r) == [("body", "pdf_set")] and "Nope" in r.text
+    assert ("body", "flavours", 0) in error_locs(
+        client.post("/v1/pdf", json={"points": [], "flavours": [7]})
+    )

@@ -1,0 +1,51 @@
+"""Property-based fuzzing of the whole OpenAPI schema, in process: no 500s, responses conform.
+
+Schemathesis generates both schema-valid and schema-breaking requests (its
+default modes); every answer must be a documented status whose body matches
+the documented schema.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis import checks
+
+from service import Settings, create_app
+from tests.service.conftest import TestClient, write_surrogate
+
+ROOT = Path(tempfile.mkdtemp(prefix="jpsi-schemathesis-"))
+write_surrogate(ROOT)
+# small limits keep generated requests cheap, and the limits' own refusals get fuzzed too
+APP = create_app(Settings(artifact_dir=ROOT, max_points=50, max_bins=3, max_pt_values=5))
+schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
+
+CHECKS = [
+    checks.not_a_server_error,
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_schema_conformance,
+]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def lifespan():
+    with TestClient(APP):  # loads the state the in-process calls need
+        yield
+    shutil.rmtree(ROOT, ignore_errors=True)
+
+
+@schema.parametrize()
+@settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+)
+def test_api_conforms(case):
+    case.call_and_validate(checks=CHECKS)
