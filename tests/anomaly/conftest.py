@@ -1,0 +1,25 @@
+"""Shared fixtures: the shipped anomaly artifacts and a --quick build into a temporary directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.anomaly import AnomalyScorer
+from training import anomaly as build
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+
+
+@pytest.fixture(scope="session")
+def scorer() -> AnomalyScorer:
+    """The scorer the service ships (artifacts/anomaly, built without --quick)."""
+    return AnomalyScorer.from_artifacts(ARTIFACTS / "anomaly")
+
+
+@pytest.fixture(scope="session")
+def quick_build(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("artifacts")
+    assert build.main(["--quick", "--out", str(out)]) == 0
+    return out
