@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from service import errors
 from service.metrics import Metrics
 from service.middleware import BodyLimitMiddleware, MetricsMiddleware
-from service.routers import exact, health, models, pdf, predict
+from service.routers import anomaly, exact, explain, health, models, pdf, predict
 from service.settings import Settings
 from service.state import load_state
 
@@ -23,8 +23,10 @@ DESCRIPTION = """\
 Differential cross sections for J/ψ production in semi-inclusive DIS,
 e + p → e + J/ψ + X, at leading order (NRQCD + TMD): the exact engine
 (`/v1/exact`, `/v1/exact/binned`), the ONNX surrogate (`/v1/predict`) and the
-parton distributions behind them (`/v1/pdf`). Units: GeV for Q, P_T, √s;
-pb/GeV⁴ for point cross sections, pb/GeV² for binned ones.
+parton distributions behind them (`/v1/pdf`), Shapley explanations of
+log10 σ (`/v1/explain`) and anomaly scores of submitted points (`/v1/anomaly`).
+Units: GeV for Q, P_T, √s; pb/GeV⁴ for point cross sections, pb/GeV² for
+binned ones.
 
 Schema violations (including NaN/Infinity, too many points, unknown channels
 or PDF sets) are refused whole with 422 problem details naming the field and
@@ -88,6 +90,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     guarded = [Depends(_api_key_check(settings.api_key))] if settings.api_key else []
     app.include_router(exact.router, dependencies=guarded)
     app.include_router(predict.router, dependencies=guarded)
+    app.include_router(explain.router, dependencies=guarded)
+    app.include_router(anomaly.router, dependencies=guarded)
     app.include_router(pdf.router, dependencies=guarded)
     app.include_router(models.router, dependencies=guarded)
     app.include_router(health.router)

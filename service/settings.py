@@ -34,7 +34,8 @@ class Settings(BaseSettings):
     )
     artifact_dir: Path = Field(DEFAULT_ARTIFACT_DIR, description="Directory of artifact sets.")
     required_artifacts: tuple[str, ...] = Field(
-        ("surrogate",), description="Artifact sets that must be loaded for /readyz to be 200."
+        ("surrogate", "explain", "anomaly"),
+        description="Artifact sets that must be loaded for /readyz to be 200.",
     )
     pdf_set: str = Field("NNPDF31_lo_as_0118", description="PDF set loaded at start-up.")
     max_points: int = Field(10_000, ge=1, description="Points per request (exact, predict, pdf).")

@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 
 import physics
 from physics.pdf import available_sets
+from service.anomaly import AnomalyScorer
 from service.artifacts import Registry, load_registry
+from service.explain import Explainer
 from service.metrics import Metrics
 from service.settings import Settings
 from service.surrogate import Surrogate
@@ -22,6 +24,8 @@ class ServiceState:
     registry: Registry = field(default_factory=lambda: Registry({}, []))
     pdf_sets: list[str] = field(default_factory=list)
     surrogate: Surrogate | None = None
+    explainer: Explainer | None = None
+    anomaly: AnomalyScorer | None = None
     problems: list[str] = field(default_factory=list)
 
     def reasons(self) -> list[str]:
@@ -29,10 +33,14 @@ class ServiceState:
         return self.problems + self.registry.problems()
 
     def surrogate_reasons(self) -> list[str]:
-        art = self.registry.artifacts.get("surrogate")
+        return self.artifact_reasons("surrogate")
+
+    def artifact_reasons(self, name: str) -> list[str]:
+        """Why artifact set ``name`` is not usable (for a 503)."""
+        art = self.registry.artifacts.get(name)
         if art is None:
-            return ["artifact 'surrogate' not found under the artifact directory"]
-        return [f"artifact 'surrogate': {art.reason}"] if art.reason else []
+            return [f"artifact {name!r} not found under the artifact directory"]
+        return [f"artifact {name!r}: {art.reason}"] if art.reason else []
 
 
 def load_state(settings: Settings, metrics: Metrics) -> ServiceState:
@@ -55,6 +63,19 @@ def load_state(settings: Settings, metrics: Metrics) -> ServiceState:
             art.loaded, art.reason = False, f"unusable surrogate: {exc}"
         except Exception as exc:  # onnxruntime's own errors on the probe run
             art.loaded, art.reason = False, f"unusable surrogate: {type(exc).__name__}: {exc}"
+    art = state.registry.get("explain")
+    if art is not None:
+        session = state.surrogate.session if state.surrogate is not None else None
+        try:
+            state.explainer = Explainer.from_artifacts(art.path, session=session)
+        except (OSError, ValueError, KeyError) as exc:
+            art.loaded, art.reason = False, f"unusable explanation background: {exc}"
+    art = state.registry.get("anomaly")
+    if art is not None:
+        try:
+            state.anomaly = AnomalyScorer.from_artifacts(art.path)
+        except Exception as exc:  # manifest errors or onnxruntime's own exception types
+            art.loaded, art.reason = False, f"unusable anomaly model: {type(exc).__name__}: {exc}"
     for reason in state.reasons():
         log.warning("not ready: %s", reason)
     return state

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import warnings
 from pathlib import Path
 
@@ -97,11 +98,20 @@ def surrogate_sigma(features: np.ndarray) -> np.ndarray:
     return features @ W + B
 
 
+REPO_ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+
+
+def write_artifacts(root: Path) -> Path:
+    """A tiny test surrogate plus copies of the shipped explanation and anomaly sets."""
+    write_surrogate(root)
+    for name in ("explain", "anomaly"):
+        shutil.copytree(REPO_ARTIFACTS / name, root / name)
+    return root
+
+
 @pytest.fixture
 def artifact_dir(tmp_path: Path) -> Path:
-    root = tmp_path / "artifacts"
-    write_surrogate(root)
-    return root
+    return write_artifacts(tmp_path / "artifacts")
 
 
 @pytest.fixture

@@ -83,8 +83,10 @@ def test_ready_with_a_verified_artifact(client):
     r = client.get("/readyz")
     assert r.status_code == 200 and r.json() == {"status": "ready", "reasons": []}
     models = client.get("/v1/models").json()
-    (art,) = models["artifacts"]
-    assert art["status"] == "loaded" and art["kind"] == "surrogate"
+    by_kind = {a["kind"]: a for a in models["artifacts"]}
+    assert set(by_kind) == {"surrogate", "explain-background", "anomaly"}
+    assert all(a["status"] == "loaded" for a in models["artifacts"])
+    art = by_kind["surrogate"]
     assert art["training_domain"]["PT_max_over_zQ"] == 0.5
     assert set(art["files"]) == {"surrogate.onnx"}
     assert physics.DEFAULT_PDF_SET in models["pdf_sets"]
@@ -107,7 +109,7 @@ def not_ready(c, *needles):
 def test_missing_artifact_is_not_ready(tmp_path):
     with make_client(Settings(artifact_dir=tmp_path / "nothing")) as c:
         not_ready(c, "surrogate", "not found")
-        assert c.get("/v1/models").json()["missing"] == ["surrogate"]
+        assert c.get("/v1/models").json()["missing"] == ["surrogate", "explain", "anomaly"]
 
 
 def test_checksum_mismatch_is_not_ready(artifact_dir):
@@ -115,7 +117,7 @@ def test_checksum_mismatch_is_not_ready(artifact_dir):
     onnx_file.write_bytes(onnx_file.read_bytes() + b"\0")
     with make_client(Settings(artifact_dir=artifact_dir)) as c:
         not_ready(c, "sha256 mismatch", "surrogate.onnx")
-        (art,) = c.get("/v1/models").json()["artifacts"]
+        (art,) = [a for a in c.get("/v1/models").json()["artifacts"] if a["kind"] == "surrogate"]
         assert art["status"] == "failed" and "sha256" in art["reason"]
 
 
@@ -147,14 +149,14 @@ def test_wrong_interface_is_not_ready(artifact_dir):
 
 
 def test_every_artifact_set_is_verified(artifact_dir):
-    other = artifact_dir / "anomaly"
+    other = artifact_dir / "extra"
     other.mkdir()
     (other / "data.bin").write_bytes(b"abc")
     (other / "manifest.json").write_text(
-        json.dumps({"name": "anomaly", "kind": "anomaly", "files": {"data.bin": "0" * 64}})
+        json.dumps({"name": "extra", "kind": "extra", "files": {"data.bin": "0" * 64}})
     )
     with make_client(Settings(artifact_dir=artifact_dir)) as c:
         r = c.get("/readyz")
-        assert r.status_code == 503 and "anomaly" in " ".join(r.json()["reasons"])
+        assert r.status_code == 503 and "extra" in " ".join(r.json()["reasons"])
         # the surrogate itself is fine and keeps serving
         assert c.post("/v1/predict", json={"points": POINTS[:1]}).status_code == 200

@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
 from service import Settings, create_app
-from tests.service.conftest import TestClient, write_surrogate
+from tests.service.conftest import TestClient, write_artifacts
 
 ROOT = Path(tempfile.mkdtemp(prefix="jpsi-schemathesis-"))
-write_surrogate(ROOT)
+write_artifacts(ROOT)
 # small limits keep generated requests cheap, and the limits' own refusals get fuzzed too
 APP = create_app(Settings(artifact_dir=ROOT, max_points=50, max_bins=3, max_pt_values=5))
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)

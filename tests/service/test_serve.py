@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.service.conftest import write_surrogate
+from tests.service.conftest import write_artifacts
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -36,7 +36,7 @@ def get(url: str) -> tuple[int, bytes]:
 
 @pytest.mark.slow
 def test_two_workers_serve_and_share_metrics(tmp_path):
-    write_surrogate(tmp_path)
+    write_artifacts(tmp_path)
     port = free_port()
     env = dict(os.environ, JPSI_ARTIFACT_DIR=str(tmp_path), JPSI_LOG_LEVEL="warning")
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
