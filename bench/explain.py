@@ -1,9 +1,11 @@
-"""Latency of /v1/explain's computation (service/explain.py), without HTTP.
+"""Latency of /v1/explain: its computation (service/explain.py) and over HTTP.
 
 Single-point requests (the p50 target is ≤ 20 ms for the exact model) and
 100-point requests, for the exact engine and, if ``artifacts/surrogate``
 holds ``surrogate.onnx``, the ONNX surrogate; plus the additivity error and
-how many training-domain points could not be explained.
+how many training-domain points could not be explained. Then single-point
+requests over HTTP to a real uvicorn server on 127.0.0.1 (one worker, one
+keep-alive connection), as a client sees them.
 
     python bench/explain.py [--requests N] [--sqrt-s 63]
 
@@ -69,6 +71,61 @@ def measure(explainer, model, points, batch, sqrt_s, target="total_U") -> dict:
     }
 
 
+def measure_http(points, model: str, sqrt_s: float, requests: int) -> dict:
+    """p50/p95 of single-point POST /v1/explain against ``jpsi-serve`` on a free local port."""
+    import http.client
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = dict(os.environ, JPSI_LOG_LEVEL="warning")
+    cmd = [sys.executable, "-m", "service", "--port", str(port), "--workers", "1"]
+    server = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        conn = None
+        while conn is None:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                c.request("GET", "/readyz")
+                ready = c.getresponse()
+                ready.read()
+                if ready.status == 200:
+                    conn = c
+            except OSError:
+                pass
+            if conn is None:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the server did not become ready within 60 s")
+                time.sleep(0.2)
+        times = []
+        for p in points[:requests]:
+            body = json.dumps(
+                {"points": [dict(zip(("x", "z", "Q", "PT"), map(float, p), strict=True))],
+                 "model": model, "target": "total_U", "sqrt_s": sqrt_s}
+            )  # fmt: skip
+            t0 = time.perf_counter()
+            conn.request("POST", "/v1/explain", body, {"content-type": "application/json"})
+            resp = conn.getresponse()
+            resp.read()
+            times.append(time.perf_counter() - t0)
+            assert resp.status == 200, resp.status
+        ms = 1e3 * np.array(times)
+        return {
+            "model": model,
+            "transport": "http",
+            "requests": len(times),
+            "p50_ms": float(np.median(ms)),
+            "p95_ms": float(np.quantile(ms, 0.95)),
+        }
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=300)
@@ -91,6 +148,14 @@ def main() -> None:
         )
     if session is None:
         print("surrogate: artifacts/surrogate/surrogate.onnx not found, not measured")
+    http_rows = [
+        measure_http(points, model, args.sqrt_s, args.requests)
+        for model in (("exact", "surrogate") if session is not None else ("exact",))
+    ]
+    for r in http_rows:
+        print(f"over HTTP, {r['model']:<10} 1 point: p50 {r['p50_ms']:.2f} ms, "
+              f"p95 {r['p95_ms']:.2f} ms ({r['requests']} requests; target p50 <= 20)")  # fmt: skip
+    rows += http_rows
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = {
         "sqrt_s": args.sqrt_s,
