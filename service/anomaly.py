@@ -36,8 +36,6 @@ names, non-numeric σ values, a σ list of the wrong length) raises
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -47,6 +45,8 @@ import numpy as np
 import physics
 from physics.constants import M_PROTON
 from physics.kinematics import check_domain
+from service.artifacts import read_verified_manifest
+from service.explain import check_sqrt_s
 
 POINT_COLUMNS = ("x", "z", "Q", "PT")
 ISOLATION_FEATURES = ("ln_x", "z", "ln_Q", "PT_over_zQ", "ln_sqrt_s", "y")
@@ -105,20 +105,6 @@ def domain_violations(points: np.ndarray, sqrt_s: float, domain: Mapping) -> lis
             r.append(f"W = {w[i]:.4g} GeV < {domain['W_min']:.4g} GeV")
         out.append(r)
     return out
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _check_sqrt_s(sqrt_s) -> float:
-    try:
-        value = float(sqrt_s)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"sqrt_s must be a number in GeV, got {sqrt_s!r}") from err
-    if not (math.isfinite(value) and value > 0.0):
-        raise ValueError(f"sqrt_s must be finite and > 0 GeV, got {sqrt_s!r}")
-    return value
 
 
 def _check_points(points) -> np.ndarray:
@@ -192,11 +178,7 @@ class AnomalyScorer:
         import onnxruntime as ort
 
         directory = Path(directory)
-        manifest = json.loads((directory / "manifest.json").read_text())
-        for name, digest in manifest["files"].items():
-            actual = _sha256(directory / name)
-            if actual != digest:
-                raise ValueError(f"{directory / name}: sha256 {actual} != manifest {digest}")
+        manifest = read_verified_manifest(directory)
         session = ort.InferenceSession(
             str(directory / "isolation.onnx"), providers=["CPUExecutionProvider"]
         )
@@ -216,7 +198,7 @@ class AnomalyScorer:
         from ``physics.OUTPUTS``. Raises ``ValueError`` on malformed input.
         """
         X = _check_points(points)
-        sqrt_s = _check_sqrt_s(sqrt_s)
+        sqrt_s = check_sqrt_s(sqrt_s)
         supplied = _check_sigma(sigma, X.shape[0])
         pdf = physics.load_pdf(physics.DEFAULT_PDF_SET)
         check = check_domain(X[:, 0], X[:, 1], X[:, 2], X[:, 3], sqrt_s, pdf)

@@ -93,6 +93,24 @@ def _verify(directory: Path, manifest: dict[str, Any]) -> str | None:
     return None
 
 
+def read_verified_manifest(directory: Path) -> dict[str, Any]:
+    """The manifest of an artifact set whose every listed file matches its sha256.
+
+    Raises ``ValueError`` naming the first problem (for loaders that must not go on).
+    """
+    directory = Path(directory)
+    try:
+        manifest = json.loads((directory / MANIFEST).read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{directory}: cannot read {MANIFEST}: {exc}") from exc
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{directory}: {MANIFEST} is not a JSON object")
+    reason = _verify(directory, manifest)
+    if reason:
+        raise ValueError(f"{directory}: {reason}")
+    return manifest
+
+
 def load_artifact(directory: Path, onnx_threads: int = 1) -> Artifact:
     """Read, verify and (for ONNX models) open one artifact set; never raises."""
     art = Artifact(name=directory.name, path=directory)

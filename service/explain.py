@@ -52,8 +52,6 @@ that cannot be explained is answered with ``valid: False`` and its errors.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -62,6 +60,7 @@ import numpy as np
 
 import physics
 from physics.kinematics import check_domain
+from service.artifacts import read_verified_manifest
 
 FEATURES = ("x", "z", "Q", "PT")
 """Explained features, in column order of points and background (Q, P_T in GeV)."""
@@ -157,7 +156,8 @@ def _target_index(target: str) -> int:
     return physics.OUTPUTS.index(target)
 
 
-def _check_sqrt_s(sqrt_s) -> float:
+def check_sqrt_s(sqrt_s) -> float:
+    """√s as a float in GeV; ``ValueError`` unless finite and > 0."""
     try:
         value = float(sqrt_s)
     except (TypeError, ValueError) as err:
@@ -176,7 +176,7 @@ def physical_mask(rows: np.ndarray, sqrt_s: float) -> np.ndarray:
 def exact_model(target: str, sqrt_s: float = 63.0) -> ModelFn:
     """f(rows [N, 4]) = log10 σ_target from ``physics.evaluate`` at √s; NaN where unphysical."""
     _target_index(target)
-    sqrt_s = _check_sqrt_s(sqrt_s)
+    sqrt_s = check_sqrt_s(sqrt_s)
 
     def f(rows: np.ndarray) -> np.ndarray:
         ev = physics.evaluate(rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3], sqrt_s=sqrt_s)
@@ -194,7 +194,7 @@ def onnx_surrogate_model(session, target: str, sqrt_s: float = 63.0) -> ModelFn:
     outside the physical domain are masked like the exact model's.
     """
     col = _target_index(target)
-    sqrt_s = _check_sqrt_s(sqrt_s)
+    sqrt_s = check_sqrt_s(sqrt_s)
     input_name = session.get_inputs()[0].name
     output_names = [o.name for o in session.get_outputs()]
     out = output_names.index("sigma") if "sigma" in output_names else 0
@@ -209,21 +209,13 @@ def onnx_surrogate_model(session, target: str, sqrt_s: float = 63.0) -> ModelFn:
     return f
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def load_background(directory) -> tuple[np.ndarray, dict]:
     """Background [m, 4] (x, z, Q, P_T) and manifest from ``artifacts/explain``, sha256-checked.
 
     Raises ``ValueError`` if a checksum or the column layout does not match.
     """
     directory = Path(directory)
-    manifest = json.loads((directory / "manifest.json").read_text())
-    for name, digest in manifest["files"].items():
-        actual = _sha256(directory / name)
-        if actual != digest:
-            raise ValueError(f"{directory / name}: sha256 {actual} != manifest {digest}")
+    manifest = read_verified_manifest(directory)
     if tuple(manifest["columns"]) != FEATURES:
         raise ValueError(f"background columns {manifest['columns']} != {list(FEATURES)}")
     background = np.load(directory / "background.npy", allow_pickle=False)
@@ -284,7 +276,7 @@ class Explainer:
         is physical at √s. Raises ``ValueError`` on malformed input.
         """
         X = as_points(points)
-        sqrt_s = _check_sqrt_s(sqrt_s)
+        sqrt_s = check_sqrt_s(sqrt_s)
         f = self.model(model, target, sqrt_s)
         base, phi, prediction = shapley_values(f, X, self.background)
         pdf = physics.load_pdf(physics.DEFAULT_PDF_SET)
