@@ -46,9 +46,8 @@ import physics
 from physics.constants import M_PROTON
 from physics.kinematics import check_domain
 from service.artifacts import read_verified_manifest
-from service.explain import check_sqrt_s
+from service.explain import as_points, check_sqrt_s
 
-POINT_COLUMNS = ("x", "z", "Q", "PT")
 ISOLATION_FEATURES = ("ln_x", "z", "ln_Q", "PT_over_zQ", "ln_sqrt_s", "y")
 ISOLATION_UNITS = {
     "ln_x": "ln of Bjorken x",
@@ -105,20 +104,6 @@ def domain_violations(points: np.ndarray, sqrt_s: float, domain: Mapping) -> lis
             r.append(f"W = {w[i]:.4g} GeV < {domain['W_min']:.4g} GeV")
         out.append(r)
     return out
-
-
-def _check_points(points) -> np.ndarray:
-    try:
-        X = np.asarray(points, dtype=float)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"points must be numbers [n, 4] (x, z, Q, PT): {err}") from err
-    if X.ndim != 2 or X.shape[1] != 4 or X.shape[0] == 0:
-        raise ValueError(f"points must have shape [n >= 1, 4] (x, z, Q, PT), got {X.shape}")
-    bad = np.argwhere(~np.isfinite(X))
-    if bad.size:
-        i, j = bad[0]
-        raise ValueError(f"points[{i}].{POINT_COLUMNS[j]} is not finite: {X[i, j]}")
-    return X
 
 
 def _check_sigma(sigma, n: int) -> list[dict[str, float] | None]:
@@ -197,7 +182,7 @@ class AnomalyScorer:
         entries, each None or {channel: value in pb/GeV⁴} with channel names
         from ``physics.OUTPUTS``. Raises ``ValueError`` on malformed input.
         """
-        X = _check_points(points)
+        X = as_points(points, max_points=None)
         sqrt_s = check_sqrt_s(sqrt_s)
         supplied = _check_sigma(sigma, X.shape[0])
         pdf = physics.load_pdf(physics.DEFAULT_PDF_SET)

@@ -226,16 +226,17 @@ def load_background(directory) -> tuple[np.ndarray, dict]:
     return background, manifest
 
 
-def as_points(points) -> np.ndarray:
-    """Validate points: array-like [n, 4] (x, z, Q, P_T), 1 ≤ n ≤ ``MAX_POINTS``, all finite."""
+def as_points(points, max_points: int | None = MAX_POINTS) -> np.ndarray:
+    """Validate points: array-like [n, 4] (x, z, Q, P_T), 1 ≤ n ≤ ``max_points``, all finite."""
     try:
         X = np.asarray(points, dtype=float)
     except (TypeError, ValueError) as err:
         raise ValueError(f"points must be numbers [n, 4] (x, z, Q, PT): {err}") from err
     if X.ndim != 2 or X.shape[1] != 4:
         raise ValueError(f"points must have shape [n, 4] (x, z, Q, PT), got {X.shape}")
-    if not 1 <= X.shape[0] <= MAX_POINTS:
-        raise ValueError(f"between 1 and {MAX_POINTS} points per request, got {X.shape[0]}")
+    if X.shape[0] == 0 or (max_points is not None and X.shape[0] > max_points):
+        limit = "" if max_points is None else f" and {max_points}"
+        raise ValueError(f"between 1{limit} points per request, got {X.shape[0]}")
     bad = np.argwhere(~np.isfinite(X))
     if bad.size:
         i, j = bad[0]
