@@ -8,9 +8,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
+import sys
 import tempfile
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
 from service.metrics import MULTIPROC_ENV
 from service.settings import Settings
@@ -44,8 +48,28 @@ def main(argv: list[str] | None = None) -> None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
+class Supervisor(Multiprocess):
+    """uvicorn's worker supervisor, letting go of the listening socket at shutdown.
+
+    uvicorn's own keeps its copy open until every worker has drained, so the kernel
+    queues new connections that no one accepts and resets them at exit. Closed once
+    the workers are told to stop (each closes its own copy at once), the socket
+    refuses new clients straight away: they can go elsewhere.
+    """
+
+    def terminate_all(self) -> None:
+        super().terminate_all()
+        for sock in self.sockets:
+            sock.close()
+
+
+def _exit_cleanly(signum, frame) -> None:
+    raise SystemExit(0)
+
+
 def serve(settings: Settings) -> None:
-    uvicorn.run(
+    """``uvicorn.run``'s dispatch, with the supervisor above and exit status 0 on SIGTERM."""
+    config = uvicorn.Config(
         "service.__main__:app_factory",
         factory=True,
         host=settings.host,
@@ -57,6 +81,16 @@ def serve(settings: Settings) -> None:
         http="httptools",
         timeout_graceful_shutdown=30,
     )
+    if config.workers > 1:
+        Supervisor(config, sockets=[config.bind_socket()]).run()
+        return
+    server = uvicorn.Server(config)
+    # having drained, uvicorn re-raises SIGTERM to die by it (status 143): exit 0
+    # instead, as the multi-worker supervisor does
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    server.run()
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
 
 
 if __name__ == "__main__":
