@@ -16,6 +16,7 @@ import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
+from service.logs import log_config
 from service.metrics import MULTIPROC_ENV
 from service.settings import Settings
 
@@ -67,19 +68,34 @@ def _exit_cleanly(signum, frame) -> None:
     raise SystemExit(0)
 
 
+BACKLOG = 2048
+"""Connections the kernel queues before accept (a burst waits there; capped by somaxconn)."""
+
+
+def uvicorn_options(settings: Settings) -> dict:
+    """What ``serve`` passes to ``uvicorn.Config`` besides the app."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "workers": settings.workers,
+        "log_level": settings.log_level,
+        "log_config": log_config(settings),
+        # the service logs its own access lines (JPSI_ACCESS_LOG), with the request id
+        "access_log": False,
+        "loop": "uvloop",
+        # httptools plus a deadline and a size cap on the request head (service/http.py)
+        "http": "service.http:GuardedHttpToolsProtocol",
+        "timeout_keep_alive": settings.keep_alive_seconds,
+        "limit_concurrency": settings.max_connections,
+        "backlog": BACKLOG,
+        "timeout_graceful_shutdown": 30,
+    }
+
+
 def serve(settings: Settings) -> None:
     """``uvicorn.run``'s dispatch, with the supervisor above and exit status 0 on SIGTERM."""
     config = uvicorn.Config(
-        "service.__main__:app_factory",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level=settings.log_level,
-        access_log=settings.access_log,
-        loop="uvloop",
-        http="httptools",
-        timeout_graceful_shutdown=30,
+        "service.__main__:app_factory", factory=True, **uvicorn_options(settings)
     )
     if config.workers > 1:
         Supervisor(config, sockets=[config.bind_socket()]).run()

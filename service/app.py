@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from anyio import to_thread
-from fastapi import Depends, FastAPI, Request
-from pydantic import SecretStr
+from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
 
 from service import errors
 from service.metrics import Metrics
-from service.middleware import BodyLimitMiddleware, MetricsMiddleware
+from service.middleware import (
+    OPERATIONS,
+    ApiKeyMiddleware,
+    BodyLimitMiddleware,
+    MetricsMiddleware,
+    OverloadMiddleware,
+    RateLimitMiddleware,
+    RequestContextMiddleware,
+)
 from service.routers import anomaly, exact, explain, health, models, pdf, predict
 from service.settings import Settings
 from service.state import load_state
@@ -29,32 +34,59 @@ Units: GeV for Q, P_T, √s; pb/GeV⁴ for point cross sections, pb/GeV² for
 binned ones.
 
 Schema violations (including NaN/Infinity, too many points, unknown channels
-or PDF sets) are refused whole with 422 problem details naming the field and
-index; unphysical points are answered in place with `valid: false`.
+or PDF sets, an object that repeats a key) are refused whole with 422 problem
+details naming the field and index; unphysical points are answered in place
+with `valid: false`. Bodies are `application/json` in UTF-8, uncompressed
+(else 415), at most `JPSI_MAX_BODY_BYTES` (413), received within
+`JPSI_BODY_TIMEOUT_SECONDS` (408). Every response carries `X-Request-ID`
+(yours if you send a short plain one). Past the in-flight limit the answer is
+503 with `Retry-After`, past the rate limit (if set) 429 with `Retry-After`.
+When an API key is set, every endpoint but /healthz, /readyz and this page
+requires the header `X-API-Key` (the Authorize button).
 """
 
 
-def _api_key_check(key: SecretStr):
-    expected = key.get_secret_value().encode()
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/openapi.json"})
+"""Open even when an API key is set: probes, and the page that shows how to send the key (a
+browser cannot add the header to load /docs and /openapi.json; they hold no data)."""
 
-    async def check(request: Request) -> None:
-        given = request.headers.get("x-api-key", "").encode()
-        if not secrets.compare_digest(given, expected):
-            raise HTTPException(401, "missing or wrong X-API-Key header")
-
-    return check
+API_KEY_SCHEME = {"type": "apiKey", "in": "header", "name": "X-API-Key"}
 
 
-def _problem_media_type(app: FastAPI) -> None:
-    """Document error bodies as application/problem+json, the type they are sent with."""
+def _problem(description: str) -> dict:
+    return {
+        "description": description,
+        "content": {errors.PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+def _operational_responses(settings: Settings, path: str, operation: dict) -> dict[str, dict]:
+    """The refusals of the middleware and of the JSON route class that apply to an operation."""
+    out = {}
+    if "requestBody" in operation:
+        out["408"] = _problem(f"Body not received within {settings.body_timeout_seconds:g} s.")
+        out["415"] = _problem("Content-Type is not application/json, or the body is encoded.")
+    if path not in OPERATIONS:
+        out["503"] = _problem("Over the in-flight limit (with Retry-After), or not loaded.")
+        if settings.rate_limit_per_second:
+            out["429"] = _problem("Over the rate limit; Retry-After says when to retry.")
+    if settings.api_key and path not in OPEN_PATHS:
+        out["401"] = _problem("X-API-Key missing or wrong.")
+    return out
+
+
+def _customise_openapi(app: FastAPI, settings: Settings) -> None:
+    """Error bodies documented as application/problem+json, the type they are sent with; the
+    refusals that come from middleware; the API key scheme (Swagger's Authorize button)."""
     base = app.openapi
 
     def openapi() -> dict:
         if app.openapi_schema is None:
             spec = base()
-            for path in spec.get("paths", {}).values():
-                for operation in path.values():
-                    for status, response in operation.get("responses", {}).items():
+            for path, item in spec.get("paths", {}).items():
+                for operation in item.values():
+                    responses = operation.setdefault("responses", {})
+                    for status, response in responses.items():
                         content = response.get("content", {})
                         if status.startswith(("4", "5")) and "application/json" in content:
                             schema = content.pop("application/json")
@@ -62,6 +94,12 @@ def _problem_media_type(app: FastAPI) -> None:
                                 content[errors.PROBLEM_JSON] = schema
                             else:
                                 content["application/json"] = schema
+                    for status, extra in _operational_responses(settings, path, operation).items():
+                        responses.setdefault(status, extra)
+                    if settings.api_key and path not in OPEN_PATHS:
+                        operation["security"] = [{"ApiKey": []}]
+            if settings.api_key:
+                spec.setdefault("components", {})["securitySchemes"] = {"ApiKey": API_KEY_SCHEME}
             app.openapi_schema = spec
         return app.openapi_schema
 
@@ -86,18 +124,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
-    _problem_media_type(app)
-    guarded = [Depends(_api_key_check(settings.api_key))] if settings.api_key else []
-    app.include_router(exact.router, dependencies=guarded)
-    app.include_router(predict.router, dependencies=guarded)
-    app.include_router(explain.router, dependencies=guarded)
-    app.include_router(anomaly.router, dependencies=guarded)
-    app.include_router(pdf.router, dependencies=guarded)
-    app.include_router(models.router, dependencies=guarded)
-    app.include_router(health.router)
-    # outermost first: metrics see the 413s of the body limit too
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    _customise_openapi(app, settings)
+    for module in (exact, predict, explain, anomaly, pdf, models, health):
+        app.include_router(module.router)
+    # added innermost first: the request id and the metrics see every refusal below them
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limit=settings.max_body_bytes,
+        timeout=settings.body_timeout_seconds,
+    )
+    if settings.rate_limit_per_second:
+        app.add_middleware(
+            RateLimitMiddleware,
+            rate=settings.rate_limit_per_second,
+            size=settings.bucket_size,
+            by_api_key=settings.api_key is not None,
+        )
+    if settings.api_key:
+        key = settings.api_key.get_secret_value()
+        app.add_middleware(ApiKeyMiddleware, key=key, open_paths=OPEN_PATHS)
+    app.add_middleware(
+        OverloadMiddleware,
+        limit=settings.max_concurrent_requests,
+        retry_after=settings.retry_after_seconds,
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestContextMiddleware, log_access=settings.access_log)
     app.state.metrics = metrics
     app.state.settings = settings
     return app

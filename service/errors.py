@@ -8,7 +8,7 @@ only the location, message and type of each error are returned.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -31,22 +31,38 @@ class Unavailable(Exception):
         self.reasons = list(reasons)
 
 
-class TooMany(HTTPException):
+class Refused(HTTPException):
+    """A 422 found while reading the body, before validation. An HTTPException, not a
+    RequestValidationError: FastAPI turns anything else raised while parsing into a 400."""
+
+    def __init__(self, loc: Sequence[str | int], msg: str, type_: str):
+        super().__init__(422, msg)
+        self.errors = [{"loc": list(loc), "msg": msg, "type": type_}]
+
+
+class TooMany(Refused):
     """A list over its configured limit, found before validation (422, naming the first extra)."""
 
     def __init__(self, field: str, given: int, limit: int):
         msg = f"too many {field}: {given} given, at most {limit} per request"
-        super().__init__(422, msg)
-        self.errors = [{"loc": ["body", field, limit], "msg": msg, "type": "too_long"}]
+        super().__init__(["body", field, limit], msg, "too_long")
 
 
 def problem(
-    status: int, title: str, detail: str, errors: Iterable[dict] = (), **extra: Any
+    status: int,
+    title: str,
+    detail: str,
+    errors: Iterable[dict] = (),
+    *,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
 ) -> Response:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
     body["errors"] = list(errors)
     body.update(extra)
-    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON)
+    return Response(
+        orjson.dumps(body), status_code=status, headers=headers, media_type=PROBLEM_JSON
+    )
 
 
 def invalid(
@@ -58,9 +74,19 @@ def invalid(
 
 NON_FINITE = ("NaN", "Infinity", "-Infinity", "+Infinity")
 
+MAX_LOC_CHARS = 64
+"""A key named in ``loc`` is cut to this length: an unknown key may be megabytes long."""
+
+
+def _part(part: object) -> int | str:
+    if isinstance(part, int):
+        return part
+    text = str(part)
+    return text if len(text) <= MAX_LOC_CHARS else text[:MAX_LOC_CHARS] + "…"
+
 
 def _clean(error: dict, body: object) -> dict:
-    loc = [part if isinstance(part, int) else str(part) for part in error.get("loc", ())]
+    loc = [_part(part) for part in error.get("loc", ())]
     msg = str(error.get("msg", "invalid"))
     ctx = error.get("ctx") or {}
     if error.get("type") == "json_invalid" and isinstance(ctx.get("error"), str):
@@ -82,12 +108,9 @@ async def validation_handler(request: Request, exc: RequestValidationError) -> R
 
 
 async def http_handler(request: Request, exc: HTTPException) -> Response:
-    headers = getattr(exc, "headers", None)
     status = exc.status_code
-    response = problem(status, title(status), str(exc.detail), getattr(exc, "errors", ()))
-    if headers:
-        response.headers.update(headers)
-    return response
+    errors = getattr(exc, "errors", ())
+    return problem(status, title(status), str(exc.detail), errors, headers=exc.headers)
 
 
 async def unavailable_handler(request: Request, exc: Unavailable) -> Response:
@@ -96,7 +119,14 @@ async def unavailable_handler(request: Request, exc: Unavailable) -> Response:
 
 async def unexpected_handler(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return problem(500, "Internal Server Error", "unexpected error; it has been logged")
+    # this handler runs outside every middleware: the request id is added here
+    rid = getattr(request.state, "request_id", None)
+    return problem(
+        500,
+        "Internal Server Error",
+        "unexpected error; it has been logged",
+        headers={"x-request-id": rid} if rid else None,
+    )
 
 
 TITLES = {413: "Content Too Large", 422: "Unprocessable request"}  # RFC 9110 names

@@ -1,76 +1,124 @@
-"""Pure ASGI middleware: the request body limit and per-route metrics."""
+"""Pure ASGI middleware. In the app, from the outside in:
+
+- ``RequestContextMiddleware``: the request id (X-Request-ID in and out) and the access log;
+- ``MetricsMiddleware``: requests and latency per route template;
+- ``OverloadMiddleware``: 503 + Retry-After at once past the in-flight limit;
+- ``ApiKeyMiddleware``: 401 without the right X-API-Key (when a key is set);
+- ``RateLimitMiddleware``: 429 + Retry-After past a token bucket (when a rate is set);
+- ``BodyLimitMiddleware``: 413 past the byte limit, 408 past the body timeout.
+
+The refusals come before the body is read, so they cost the same whatever is sent.
+"""
 
 from __future__ import annotations
 
+import logging
+import math
+import secrets
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 
+import anyio
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import problem, title
+from service.logs import REQUEST_ID, request_id
 from service.metrics import Metrics
 
+OPERATIONS = frozenset({"/healthz", "/readyz", "/metrics"})
+"""Exempt from the overload and rate limits: orchestrators and scrapers must still get through."""
 
-class BodyTooLarge(HTTPException):
-    def __init__(self, limit: int):
-        super().__init__(413, f"request body larger than {limit} bytes")
+access_log = logging.getLogger("service.access")
 
 
-class BodyLimitMiddleware:
-    """Refuse bodies over ``limit`` bytes with 413, counting bytes as they stream in.
+def route_template(scope: Scope) -> str:
+    """The route template of a request (``/v1/exact``, never a raw path), also for requests a
+    middleware refused before routing; ``unmatched`` when no route matches."""
+    route = scope.get("route")
+    if route is None and "app" in scope:
+        partial = None
+        for candidate in scope["app"].router.routes:
+            match, _ = candidate.matches(scope)
+            if match is Match.FULL:
+                route = candidate
+                break
+            if match is Match.PARTIAL and partial is None:
+                partial = candidate
+        route = route or partial
+    return getattr(route, "path", None) or "unmatched"
 
-    A declared Content-Length over the limit is refused before reading; a
-    chunked body is refused as soon as the running count passes the limit
-    (the exception raised from ``receive`` is an HTTPException, which the app
-    turns into the 413 problem response; if it escapes, it is answered here).
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value
+    return None
+
+
+class RequestContextMiddleware:
+    """Give every request an id and log one access line per request (if enabled).
+
+    The id is the client's ``X-Request-ID`` when it is short and plain, else a new
+    uuid4 hex; it is echoed in the ``X-Request-ID`` response header of every response
+    that passes here (so every refusal of the inner middleware too), kept in
+    ``request.state.request_id`` (for the 500 handler, which runs outside all middleware)
+    and in a context variable that stamps the request's log lines.
     """
 
-    def __init__(self, app: ASGIApp, limit: int):
+    def __init__(self, app: ASGIApp, log_access: bool):
         self.app = app
-        self.limit = limit
+        self.log_access = log_access
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = -1
-                if declared > self.limit:
-                    await self._refuse(scope, receive, send)
-                    return
-        received = 0
-        started = False
+        given = _header(scope, b"x-request-id")
+        rid = request_id(given.decode("latin-1") if given is not None else None)
+        # never reset: each request runs in its own task, whose context ends with it
+        REQUEST_ID.set(rid)
+        scope.setdefault("state", {})["request_id"] = rid
+        id_header = (b"x-request-id", rid.encode())
+        start = time.perf_counter()
+        status = 500
 
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise BodyTooLarge(self.limit)
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
-                started = True
+                status = message["status"]
+                headers = [h for h in message.get("headers", ()) if h[0].lower() != id_header[0]]
+                message = {**message, "headers": [*headers, id_header]}
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if started:
-                raise
-            await self._refuse(scope, receive, send)
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if self.log_access:
+                self._log(scope, status, 1e3 * (time.perf_counter() - start))
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(413, title(413), f"request body larger than {self.limit} bytes")
-        response.headers["connection"] = "close"
-        await response(scope, receive, send)
+    @staticmethod
+    def _log(scope: Scope, status: int, ms: float) -> None:
+        client = scope.get("client")
+        where = f"{client[0]}:{client[1]}" if client else None
+        method, route = scope.get("method", ""), route_template(scope)
+        access_log.info(
+            '%s "%s %s" %d %.1f ms',
+            where,
+            method,
+            route,
+            status,
+            ms,
+            extra={
+                "method": method,
+                "route": route,
+                "status": status,
+                "duration_ms": round(ms, 3),
+                "client": where,
+            },
+        )
 
 
 class MetricsMiddleware:
@@ -96,8 +144,215 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, recording_send)
         finally:
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = route_template(scope)
             method = scope.get("method", "")
             self.metrics.requests.labels(template, method, str(status)).inc()
             self.metrics.latency.labels(template, method).observe(time.perf_counter() - start)
+
+
+class OverloadMiddleware:
+    """Past ``limit`` requests in flight in this worker, answer 503 with ``Retry-After`` at
+    once instead of queueing without bound (a queue only turns overload into timeouts for
+    everyone). The count is per worker process; the operations endpoints are not counted."""
+
+    def __init__(self, app: ASGIApp, limit: int, retry_after: int):
+        self.app = app
+        self.limit = limit
+        self.retry_after = retry_after
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPERATIONS:
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight >= self.limit:
+            detail = f"{self.limit} requests in flight, the most this worker takes; retry later"
+            retry = {"retry-after": str(self.retry_after)}
+            response = problem(503, title(503), detail, headers=retry)
+            await response(scope, receive, send)
+            return
+        # one event loop per worker: no lock needed around the count
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+
+class ApiKeyMiddleware:
+    """401 unless the header ``X-API-Key`` equals the key (constant-time compare), on every
+    path but ``open_paths``. Middleware rather than a route dependency: it holds for routes
+    added later, and it answers before the body is read."""
+
+    def __init__(self, app: ASGIApp, key: str, open_paths: frozenset[str]):
+        self.app = app
+        self.key = key.encode()
+        self.open_paths = open_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.open_paths:
+            await self.app(scope, receive, send)
+            return
+        given = _header(scope, b"x-api-key") or b""
+        if not secrets.compare_digest(given, self.key):
+            response = problem(401, title(401), "missing or wrong X-API-Key header")
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+class TokenBuckets:
+    """Token buckets by key: ``size`` tokens each, refilled at ``rate`` per second.
+
+    At most ``max_keys`` buckets are kept; past that the least recently used is dropped
+    (its key comes back with a full bucket), so memory stays bounded whatever the number
+    of clients.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        size: int,
+        max_keys: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.rate = rate
+        self.size = size
+        self.max_keys = max_keys
+        self.clock = clock
+        self._buckets: OrderedDict[bytes, tuple[float, float]] = OrderedDict()
+
+    def take(self, key: bytes) -> float:
+        """Take a token: 0.0 if there was one, else the seconds until there will be."""
+        now = self.clock()
+        tokens, last = self._buckets.pop(key, (float(self.size), now))
+        tokens = min(float(self.size), tokens + (now - last) * self.rate)
+        wait = 0.0
+        if tokens >= 1.0:
+            tokens -= 1.0
+        else:
+            wait = (1.0 - tokens) / self.rate
+        self._buckets[key] = (tokens, now)  # re-inserted last: the most recently used
+        if len(self._buckets) > self.max_keys:
+            self._buckets.popitem(last=False)
+        return wait
+
+
+class RateLimitMiddleware:
+    """A token bucket per API key (per client address when no key is configured); over it,
+    429 with ``Retry-After``: the whole seconds until the bucket holds a token again.
+
+    The buckets live in each worker process: with N workers a client gets up to N × the
+    rate, and a restart refills them. That stops one client from hogging a worker; a strict
+    limit across workers and replicas belongs in a shared store or the ingress. Behind a
+    proxy the client address is the one uvicorn takes from X-Forwarded-For (trusted from
+    127.0.0.1 only, uvicorn's default).
+    """
+
+    def __init__(self, app: ASGIApp, rate: float, size: int, by_api_key: bool):
+        self.app = app
+        self.buckets = TokenBuckets(rate, size)
+        self.by_api_key = by_api_key
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPERATIONS:
+            await self.app(scope, receive, send)
+            return
+        if self.by_api_key:
+            key = b"key:" + (_header(scope, b"x-api-key") or b"")
+        else:
+            client = scope.get("client")
+            key = b"addr:" + (client[0].encode() if client else b"?")
+        wait = self.buckets.take(key)
+        if wait > 0:
+            seconds = max(1, math.ceil(wait))
+            detail = f"over {self.buckets.rate:g} requests/s; retry in {seconds} s"
+            response = problem(429, title(429), detail, headers={"retry-after": str(seconds)})
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, limit: int):
+        # the rest of the body is not read: the connection cannot be reused
+        super().__init__(413, f"request body larger than {limit} bytes", {"connection": "close"})
+
+
+class BodyTimeout(HTTPException):
+    def __init__(self, timeout: float):
+        detail = f"request body not received within {timeout:g} s"
+        super().__init__(408, detail, {"connection": "close"})
+
+
+class BodyLimitMiddleware:
+    """Refuse bodies over ``limit`` bytes with 413, and bodies not complete ``timeout``
+    seconds after the request arrived with 408 (a client dribbling its body byte by byte
+    would otherwise hold a request slot for as long as it likes).
+
+    A declared Content-Length over the limit is refused before reading; a chunked body as
+    soon as the running count passes the limit. Both checks raise from ``receive`` an
+    HTTPException, which the app turns into a problem response; if it escapes, it is
+    answered here.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, timeout: float):
+        self.app = app
+        self.limit = limit
+        self.timeout = timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _header(scope, b"content-length")
+        if declared is not None:
+            try:
+                too_large = int(declared) > self.limit
+            except ValueError:
+                too_large = False  # the server refuses a malformed length before we see it
+            if too_large:
+                await self._refuse(BodyTooLarge(self.limit), scope, receive, send)
+                return
+        deadline = anyio.current_time() + self.timeout
+        received = 0
+        more_body = True
+        started = False
+
+        async def guarded_receive() -> Message:
+            nonlocal received, more_body
+            if not more_body:
+                return await receive()  # waiting for a disconnect is no body read
+            remaining = deadline - anyio.current_time()
+            if remaining <= 0:
+                raise BodyTimeout(self.timeout)
+            try:
+                with anyio.fail_after(remaining):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTimeout(self.timeout) from None
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise BodyTooLarge(self.limit)
+                more_body = message.get("more_body", False)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, guarded_receive, tracking_send)
+        except (BodyTooLarge, BodyTimeout) as exc:
+            if started:
+                raise
+            await self._refuse(exc, scope, receive, send)
+
+    @staticmethod
+    async def _refuse(exc: HTTPException, scope: Scope, receive: Receive, send: Send) -> None:
+        status = exc.status_code
+        response = problem(status, title(status), str(exc.detail), headers=exc.headers)
+        await response(scope, receive, send)

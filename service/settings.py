@@ -5,6 +5,7 @@ Example: ``JPSI_PORT=9000 JPSI_MAX_POINTS=50000 jpsi-serve``.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Literal
 
@@ -50,9 +51,67 @@ class Settings(BaseSettings):
     )
     onnx_threads: int = Field(1, ge=1, description="onnxruntime intra-op threads per session.")
     access_log: bool = Field(
-        False, description="One log line per request (the metrics count requests anyway)."
+        False,
+        description="One log line per request, with its request id, route template, status, "
+        "duration and client; never the body (off by default: the metrics count requests).",
     )
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
-    api_key: SecretStr | None = Field(
-        None, description="If set, /v1/* requires the header X-API-Key with this value."
+    log_format: Literal["json", "text"] = Field(
+        "json", description="json: one JSON object per line (for collectors); text: for people."
     )
+    api_key: SecretStr | None = Field(
+        None,
+        description="If set, every endpoint but /healthz, /readyz, /docs and /openapi.json "
+        "requires the header X-API-Key with this value.",
+    )
+    max_concurrent_requests: int = Field(
+        64,
+        ge=1,
+        description="Requests in flight per worker; past it the service answers 503 with "
+        "Retry-After at once instead of queueing (/healthz, /readyz, /metrics are exempt). "
+        "64 holds ~16 × `threads` queued behind the thread pool: about a second of 10 000-point "
+        "requests.",
+    )
+    retry_after_seconds: int = Field(1, ge=1, description="Retry-After of an overload 503.")
+    rate_limit_per_second: float | None = Field(
+        None,
+        gt=0,
+        description="If set, requests per second per API key (per client address when no key "
+        "is set), per worker; over it, 429 with Retry-After. Operations are exempt.",
+    )
+    rate_limit_burst: int | None = Field(
+        None, ge=1, description="Token-bucket size; default one second's worth of the rate."
+    )
+    body_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="Time to receive a whole request body (408 past it): 8 MiB at 0.8 MB/s, "
+        "while a client dribbling bytes holds a request slot for at most this long.",
+    )
+    header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="Time to receive the request line and headers from a new connection or "
+        "from the first byte of a request (uvicorn has no such timeout of its own).",
+    )
+    max_header_bytes: int = Field(
+        64 * 1024,
+        ge=1024,
+        description="Request line plus headers (431 past it; httptools has no limit).",
+    )
+    max_connections: int = Field(
+        1024,
+        ge=1,
+        description="Open connections per worker past which uvicorn itself answers a plain "
+        "503 (its limit_concurrency): a backstop, keep it above max_concurrent_requests.",
+    )
+    keep_alive_seconds: int = Field(
+        5, ge=1, description="Idle keep-alive connections are closed after this long."
+    )
+
+    @property
+    def bucket_size(self) -> int:
+        """Token-bucket size of the rate limit (``rate_limit_burst`` or one second's worth)."""
+        if self.rate_limit_burst is not None:
+            return self.rate_limit_burst
+        return max(1, math.ceil(self.rate_limit_per_second or 1))

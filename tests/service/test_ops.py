@@ -57,7 +57,8 @@ def test_chunked_body_over_the_limit_is_413(artifact_dir):
         assert r.status_code == 413
         assert r.headers["content-type"] == "application/problem+json"
         assert r.json()["title"] == "Content Too Large"
-        with c.stream("POST", "/v1/exact", content=chunks()) as s:  # the request carries no length
+        json_type = {"content-type": "application/json"}
+        with c.stream("POST", "/v1/exact", content=chunks(), headers=json_type) as s:  # no length
             assert "content-length" not in s.request.headers
             assert s.status_code == 413
 
@@ -69,8 +70,10 @@ def test_api_key(artifact_dir):
         assert r.status_code == 401 and r.json()["status"] == 401
         assert c.post("/v1/exact", json=body, headers={"X-API-Key": "wrong"}).status_code == 401
         assert c.post("/v1/exact", json=body, headers={"X-API-Key": "s3cret"}).status_code == 200
-        assert c.get("/healthz").status_code == 200  # operations stay open
-        assert c.get("/metrics").status_code == 200
+        assert c.get("/healthz").status_code == 200  # probes stay open
+        assert c.get("/readyz").status_code == 200
+        assert c.get("/metrics").status_code == 401  # metrics are data too
+        assert c.get("/metrics", headers={"X-API-Key": "s3cret"}).status_code == 200
 
 
 def test_docs_and_openapi(client):
@@ -93,15 +96,15 @@ def test_settings_from_environment(monkeypatch):
 
 
 def test_jpsi_serve_flags_override_settings(monkeypatch):
-    calls = {}
-    monkeypatch.setattr(cli.uvicorn, "run", lambda app, **kw: calls.update(kw, app=app))
+    served = []
+    monkeypatch.setattr(cli, "serve", served.append)
     for var in ("JPSI_HOST", "JPSI_PORT", "JPSI_WORKERS", MULTIPROC_ENV):
         monkeypatch.setenv(var, "")  # so that teardown restores the variables main() sets
         monkeypatch.delenv(var)
     monkeypatch.setenv("JPSI_PORT", "8100")
     cli.main(["--host", "0.0.0.0", "--workers", "2"])
-    assert calls["host"] == "0.0.0.0" and calls["port"] == 8100 and calls["workers"] == 2
-    assert calls["factory"] is True
+    options = cli.uvicorn_options(served[0])
+    assert options["host"] == "0.0.0.0" and options["port"] == 8100 and options["workers"] == 2
     assert MULTIPROC_ENV in os.environ  # several workers share their metrics
 
 
