@@ -46,7 +46,9 @@ requires the header `X-API-Key` (the Authorize button).
 """
 
 
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/openapi.json"})
+OPEN_PATHS = frozenset(
+    {"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+)
 """Open even when an API key is set: probes, and the page that shows how to send the key (a
 browser cannot add the header to load /docs and /openapi.json; they hold no data)."""
 

@@ -20,6 +20,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 import anyio
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,7 +41,8 @@ def route_template(scope: Scope) -> str:
     route = scope.get("route")
     if route is None and "app" in scope:
         partial = None
-        for candidate in scope["app"].router.routes:
+        # FastAPI 0.165 keeps included routers as nodes: this walks the routes inside them
+        for candidate in iter_route_contexts(scope["app"].routes):
             match, _ = candidate.matches(scope)
             if match is Match.FULL:
                 route = candidate
