@@ -99,10 +99,10 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             if self.log_access:
-                self._log(scope, status, 1e3 * (time.perf_counter() - start))
+                self._log(scope, rid, status, 1e3 * (time.perf_counter() - start))
 
     @staticmethod
-    def _log(scope: Scope, status: int, ms: float) -> None:
+    def _log(scope: Scope, rid: str, status: int, ms: float) -> None:
         client = scope.get("client")
         where = f"{client[0]}:{client[1]}" if client else None
         method, route = scope.get("method", ""), route_template(scope)
@@ -114,6 +114,7 @@ class RequestContextMiddleware:
             status,
             ms,
             extra={
+                "request_id": rid,
                 "method": method,
                 "route": route,
                 "status": status,
