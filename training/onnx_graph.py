@@ -4,27 +4,31 @@ Two pieces, both float64 end to end:
 
 1. ``LogPDFRegressor`` gets a registered skl2onnx converter that evaluates the
    tensor spline *sparsely*: locate the cell on the uniform (logit x, ln Q)
-   grid by Floor arithmetic, Gather the cell's 2 × 16 polynomial coefficients
-   (``LogPDFRegressor.bicubic_table``), multiply by the 16 monomials
+   grid by Floor arithmetic, Gather the cell's 2 × (degree + 1)² polynomial
+   coefficients (``LogPDFRegressor.cell_table``), multiply by the monomials
    t_u^a t_v^b and sum. Input "xq" [N, 2] = (x, Q/GeV), output "log_xpdf"
    [N, 2] = (ln x·g, ln x·q_eff).
 
 2. ``surrogate_model`` wraps that graph: features [N, 5] = (√s, x, z, Q, P_T)
-   → σ [N, 10] in ``physics.OUTPUTS`` order, pb/GeV⁴. Every channel is
-   Σ_j A_j(x, Q, y) · B_j(z, P_T) (``physics.channels``). Both sides are
-   sums of positive monomials, so the graph computes all logarithms it needs
-   once (one Log over a block), forms the 17 monomials with one Gemm and one
-   Exp, combines them linearly into the nine products' two sides with two
-   MatMuls, multiplies, and maps the nine products onto the ten outputs with
-   a last MatMul. Rewritings used (exact identities, ``physics.md``):
+   → σ [N, 10] in ``physics.OUTPUTS`` order, pb/GeV⁴. Every channel is a sum
+   of products c_j · E_b(j) · Y_c(j) · N_j (``physics.channels``): E_b =
+   exp(PDF, Q and x logarithms, PGF Gaussians) over a (z, P_T) denominator,
+   Y_c a polynomial in y, N_j a polynomial in (z, P_T²). The closed form runs
+   feature-major ([rows, N] after one transposing Gemm), because onnxruntime
+   selects whole rows by a memcpy but columns of a row-major tensor only by
+   dense matrix products, which cost more than the arithmetic itself. The
+   monomials [1, z, …, z⁴, P_T², z² P_T²] come from two levels of row products,
+   every polynomial from one Gemm on them, the three exponentials from one Exp
+   over three rows; a last Gemm maps the nine products onto the ten outputs and
+   transposes back. Rewritings used (exact identities, ``physics.md``):
 
-       frag_u ∝ [(1 + z̄²)/den − M² z̄ z²/den²] / z,  den = z² P_T² + M² z̄
-       P_T² + z̄² M² (2 − z z̃) = sden + M² z̄⁴,       sden = P_T² + z̄² M²
-       z z̃² = z (4 − 4z + z²),  8 z̃ − 2 z z̃² = 16 − 16 z + 8 z² − 2 z³
+       3 D1 = 3k z² P_T² (1 + z̄²)/(z den²) + (D1 − D1LL),  den = z² P_T² + M² z̄
+       P_T² + z̄² M² (2 − z z̃) = P_T² + M² z̄² (1 + z̄²),   sden = P_T² + z̄² M²
+       z/z̃³ = z z̃²/z̃⁵ (¹S₀[8] shares the ³P₀[8] denominator)
 
-   P_T enters the logarithms as P_T + 1e-300 so that P_T = 0 gives exact
-   zeros, never NaN. Inputs outside the spline box are clamped onto it: the
-   model returns finite numbers for any finite physical input.
+   P_T enters only through P_T², so P_T = 0 gives exact zeros, never NaN.
+   Inputs outside the spline box are clamped onto it: the model returns finite
+   numbers for any finite physical input.
 """
 
 from __future__ import annotations
@@ -149,14 +153,28 @@ def convert_spline(model: LogPDFRegressor) -> onnx.ModelProto:
 
 
 # -- 2. the closed-form channels -----------------------------------------------------------
+#
+# Feature-major: after one transposing Gemm every tensor is [rows, N], so that selecting
+# rows (Gather on axis 0) is a memcpy and products are elementwise over whole rows.
 
-# Monomials z^i (P_T²)^j of the (z, P_T) side, as columns of the block V built by products:
-# level 1 Y1 = [1, z, z², z P_T, p], level 2 Y2 = [1, z, z², z³, z⁴, p, p z²], level 3 V.
-Y1_COLUMNS = {(0, 0): 0, (1, 0): 1, (2, 0): 2, (0, 1): 4}
-V_ORDER = ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (0, 1), (2, 1), (3, 1), (4, 1), (5, 0), (1, 1))
-V_COLUMNS = {k: i for i, k in enumerate(V_ORDER)}
-N_V = len(V_ORDER)
-N_Y1 = 5
+L_ROWS = ("one", "z", "PT", "Q", "rs", "x")
+"""Rows taken from the features (√s = rs), and a row of ones; S = their squares."""
+S_ROWS = ("one", "z2", "p", "Q2", "s", "x2")
+V_PAIRS = {  # products of two rows of L ∪ S: the monomials z^i p^j the forms need, and x s
+    (0, 0): ("one", "one"), (1, 0): ("z", "one"), (2, 0): ("z2", "one"), (3, 0): ("z2", "z"),
+    (4, 0): ("z2", "z2"), (0, 1): ("p", "one"), (2, 1): ("z2", "p"),
+    "Q2": ("Q2", "one"), "xs": ("x", "s"),
+}  # fmt: skip
+V_ROWS = tuple(V_PAIRS)[:-2]
+"""The monomials z^i p^j; V_PAIRS also yields Q² and x s, for y."""
+FEATURE_INDEX = {"rs": 0, "x": 1, "z": 2, "Q": 3, "PT": 4}
+
+E_ROWS = ("E_q", "E_g", "E_gG")
+Y_ROWS = ("Yw", "y2", "1my", "2my2")  # Y(y), y², 1 − y, (2 − y)²
+LOG_PART = np.array([[-1.0, 0.0, -4.0], [-1.0, 0.0, -6.0], [-1.0, 0.0, -6.0]])
+"""ln E from the spline's [ln x, ln(1 − x), ln Q]: 1/(x Q⁴) and 1/(x Q⁶) (f = x·f / x)."""
+PDF_PART = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0]])
+"""ln E from [ln x·g, ln x·q_eff]."""
 
 
 class Poly(dict):
@@ -164,179 +182,193 @@ class Poly(dict):
 
     def __add__(self, other):
         out = Poly(self)
-        for k, v in other.items():
+        for k, v in Poly.of(other).items():
             out[k] = out.get(k, 0.0) + v
         return out
 
+    __radd__ = __add__
+
     def __mul__(self, other):
-        if not isinstance(other, Poly):
-            return Poly({k: v * other for k, v in self.items()})
         out = Poly()
         for (i, j), a in self.items():
-            for (k, m), b in other.items():
+            for (k, m), b in Poly.of(other).items():
                 out[(i + k, j + m)] = out.get((i + k, j + m), 0.0) + a * b
         return out
 
     __rmul__ = __mul__
 
+    def __sub__(self, other):
+        return self + (-1.0) * Poly.of(other)
+
+    def __rsub__(self, other):
+        return Poly.of(other) + (-1.0) * self
+
     def __pow__(self, n: int):
-        out = Poly({(0, 0): 1.0})
+        out = Poly.of(1.0)
         for _ in range(n):
             out = out * self
         return out
 
-    def column(self, columns=V_COLUMNS) -> np.ndarray:
-        """Coefficients on the columns of V (or of another monomial block)."""
-        col = np.zeros(max(columns.values()) + 1)
-        for k, v in self.items():
-            col[columns[k]] += v
-        return col
+    @staticmethod
+    def of(value) -> Poly:
+        return value if isinstance(value, Poly) else Poly({(0, 0): float(value)})
 
 
-ONE, Z, P = Poly({(0, 0): 1.0}), Poly({(1, 0): 1.0}), Poly({(0, 1): 1.0})
+Z, P = Poly({(1, 0): 1.0}), Poly({(0, 1): 1.0})
+ZB, ZT = 1.0 - Z, 2.0 - Z  # z̄ = 1 − z, z̃ = 2 − z
 
 
-def _zpt_side(ldme: LDME):
-    """Matrices on V of the (z, P_T) side B_j = F2_j / (Da_j Db_j²) of the nine products.
+def _forms_and_products(ldme: LDME):
+    """Polynomials in (z, P_T²) and the nine products P_j = c_j E_b Y_c r_j f_j.
 
-    (The PGF Gaussians sit on the (x, Q) side.)
+    Every channel (``physics.channels``) is a sum of these: E_b carries the PDFs, Q and x
+    (exponentials) and its (z, P_T) denominator, E_q = e_q/(z den²), E_g = e_g/(z z̃² sden²),
+    E_gG = e_g G/z̃⁵; Y_c is a polynomial in y; r_j f_j is the numerator and c_j a constant
+    (folded into the output map). Rewritings: 3 D1 = 3k [z²P_T²(1 + z̄²) + 2M² z̄²]/(z den²) is
+    frag_u + frag_l with frag_l = D1 − D1LL = 6k M² z̄²/(z den²) (z² − 2z + 2 = 1 + z̄²);
+    ¹S₀[8]: z/z̃³ = z z̃²/z̃⁵; ³S₁[1]: P_T² + z̄² M² (2 − z z̃) = P_T² + M² z̄² (1 + z̄²).
     """
     M2 = M_JPSI**2
     kk = k_norm(ldme.O3S1_8)
     c_s0 = 32.0 * math.pi**3 * ALPHA_S_PGF * ldme.O1S0_8 / (9.0 * M_JPSI)
     c_p0 = 64.0 * math.pi**3 * ALPHA_S_PGF * ldme.O3P0_8 / (9.0 * M_JPSI**3)
     c_sb = 512.0 * math.pi * ALPHA_S_PGF**2 * ldme.O3S1_1 / (243.0 * M_JPSI)
-    zb, zt = ONE + (-1.0) * Z, 2.0 * ONE + (-1.0) * Z
-    den = P * Z**2 + M2 * zb
-    sden = P + M2 * zb**2
-    da = [Z, Z, *[zt] * 5, Z * zt**2, Z * zt**2]  # denominators z den², z̃⁵, z z̃² sden²
-    db = [den, den, *[zt**2] * 5, sden, sden]
-    f2 = [
-        3 * kk * (P * Z**2 * (ONE + zb**2) + 2 * M2 * zb**2),  # 3 D1 (times 1/(z den²))
-        6 * kk * M2 * zb**2,  # D1 − D1LL
-        c_s0 * Z * zt**2,  # ¹S₀[8] (times G/z̃⁵, the Gaussians sit on the (x, Q) side)
-        c_p0 * Z * (3 * Z**2 + (-8.0) * Z + 8 * ONE),  # ³P₀[8] U, y² part
-        c_p0 * Z * (8 * zt + (-2.0) * Z * zt**2),  # ³P₀[8] U, (1 − y) part
-        c_p0 * Z**3,  # ³P₀[8] L, (2 − y)² part
-        -2 * c_p0 * Z**4,  # ³P₀[8] L, (1 − y) part
-        c_sb * zb * (sden + M2 * zb**4),  # ³S₁[1] U
-        c_sb * zb * P,  # ³S₁[1] L
-    ]
-    cols = lambda polys: np.column_stack([p.column() for p in polys])  # noqa: E731
-    gauss = (-1.0 / PT2_WIDTH) * P + (-1.0 / Z_WIDTH) * zb**2
-    return cols(da), cols(db), cols(f2), gauss.column(Y1_COLUMNS)
-
-
-# Columns of the block the Exp acts on: [ln x·g, ln x·q_eff, ln x, ln(1 − x), ln Q, ln √s, Y1].
-LXG, LXQ, LX, L1MX, LQ, LRS = range(6)
-N_LOG = 6 + N_Y1
-
-
-def _xq_side(gauss: np.ndarray):
-    """Exponents [17, 9] and log-constants [9] of W = [P_q, P_g, P_g G] × [1, y, y²], and the
-    [9, 9] matrix giving the (x, Q, y) side A_j of the nine products from W.
-
-    P_q = 4π C α² q_eff/Q⁴, P_g = C α² g/Q⁶, G = G(z) F(P_T) (the PGF Gaussians).
-    """
     c_em2 = GEV2_TO_PB * ALPHA_EM**2
-    gauss_norm = 1.0 / (math.pi * PT2_WIDTH * math.sqrt(math.pi * Z_WIDTH))
-    exps = np.zeros((N_LOG, 9))
-    logc = np.zeros(9)
-    bases = [
-        ({LXQ: 1, LX: -1, LQ: -4}, 4 * math.pi * c_em2, False),
-        ({LXG: 1, LX: -1, LQ: -6}, c_em2, False),
-        ({LXG: 1, LX: -1, LQ: -6}, c_em2 * gauss_norm, True),
+    ln_gauss = -math.log(math.pi * PT2_WIDTH * math.sqrt(math.pi * Z_WIDTH))
+    one = Poly.of(1.0)
+    denominators = {  # [z, z z̃², z̃] · [den, sden, z̃²]² = [z den², z z̃² sden², z̃⁵]
+        "den_a": [Z, Z * ZT**2, ZT],
+        "den_b": [Z**2 * P + M2 * ZB, P + M2 * ZB**2, ZT**2],
+    }
+    ln_e = [  # the part of ln E that is not the PDFs' nor the logarithms'
+        Poly.of(math.log(4 * math.pi * c_em2)),
+        Poly.of(math.log(c_em2)),
+        -1.0 / PT2_WIDTH * P - 1.0 / Z_WIDTH * ZB**2 + math.log(c_em2) + ln_gauss,
     ]
-    for b, (base, c, with_gauss) in enumerate(bases):
-        for p in range(3):
-            col = 3 * b + p
-            for k, v in {**base}.items():
-                exps[k, col] += v
-            for k, v in {LQ: 2 * p, LX: -p, LRS: -2 * p}.items():  # y^p = (Q²/(x s))^p
-                exps[k, col] += v
-            if with_gauss:
-                exps[6:, col] += gauss
-            logc[col] = math.log(c)
-    Y = (1.0, -1.0, 0.5)
-    sides = [  # (base, coefficients of 1, y, y²)
-        (0, Y), (0, Y),  # oct3s1: P_q Y(y)
-        (2, Y),  # oct1s0: P_g G Y(y)
-        (2, (0.0, 0.0, 1.0)), (2, (1.0, -1.0, 0.0)),  # oct3p0_U: y², 1 − y
-        (2, (4.0, -4.0, 1.0)), (2, (1.0, -1.0, 0.0)),  # oct3p0_L: (2 − y)², 1 − y
-        (1, Y), (1, Y),  # sing3s1: P_g Y(y)
-    ]  # fmt: skip
-    a = np.zeros((9, 9))
-    for j, (b, coefs) in enumerate(sides):
-        a[3 * b : 3 * b + 3, j] = coefs
-    return exps, logc, a
+    products = (  # E row, Y row, r_j, f_j, c_j, outputs it adds to
+        ("E_q", "Yw", Z**2 * P, 1.0 + ZB**2, 3 * kk, {"oct3s1_U": 1.0}),
+        ("E_q", "Yw", ZB**2, one, 6 * kk * M2, {"oct3s1_U": 1.0, "oct3s1_L": 1.0}),
+        ("E_gG", "Yw", Z * ZT**2, one, c_s0, {"oct1s0_U": 1.0, "oct1s0_L": 1.0 / 3.0}),
+        ("E_gG", "y2", Z * (3.0 * Z**2 - 8.0 * Z + 8.0), one, c_p0, {"oct3p0_U": 1.0}),
+        ("E_gG", "1my", Z * (8.0 * ZT - 2.0 * Z * ZT**2), one, c_p0, {"oct3p0_U": 1.0}),
+        ("E_gG", "2my2", Z**3, one, c_p0, {"oct3p0_L": 1.0}),
+        ("E_gG", "1my", Z**4, one, -2 * c_p0, {"oct3p0_L": 1.0}),
+        ("E_g", "Yw", ZB, P + M2 * ZB**2 + M2 * ZB**4, c_sb, {"sing3s1_U": 1.0}),
+        ("E_g", "Yw", ZB, P, c_sb, {"sing3s1_L": 1.0}),
+    )
+    blocks = {
+        **denominators,
+        "ln_e_poly": ln_e,
+        "r": [p[2] for p in products],
+        "f": [Poly.of(p[3]) for p in products],
+    }
+    return blocks, products
 
 
-def _to_outputs() -> np.ndarray:
-    """[9, 10]: the nine products onto the eight channels and the two totals."""
-    to_out = np.zeros((9, len(OUTPUTS)))
-    for j, ch in enumerate([0, 1, 2, 4, 4, 5, 5, 6, 7]):
-        to_out[j, ch] = 1.0
-    to_out[2, 3] = 1.0 / 3.0  # oct1s0_L = oct1s0_U / 3
-    to_out[:, 8] = to_out[:, 0:8:2].sum(axis=1)  # total_U
-    to_out[:, 9] = to_out[:, 1:8:2].sum(axis=1)  # total_L
-    return to_out
+def _on_v(polys) -> np.ndarray:
+    """[len(polys), len(V_ROWS)]: coefficients on the monomial rows V."""
+    w = np.zeros((len(polys), len(V_ROWS)))
+    for i, poly in enumerate(polys):
+        for k, c in poly.items():
+            w[i, V_ROWS.index(k)] += c
+    return w
+
+
+def _y_block():
+    """Y rows as α + y (β y + γ): Y(y) = 1 − y + y²/2, y², 1 − y, (2 − y)²."""
+    abc = np.array([[1.0, 0.5, -1.0], [0.0, 1.0, 0.0], [1.0, 0.0, -1.0], [4.0, 1.0, -4.0]])
+    return abc[:, :1], abc[:, 1:2], abc[:, 2:3]
+
+
+def _to_outputs(products) -> np.ndarray:
+    """[9, 10]: the products, with their constants, onto the eight channels and the totals."""
+    out = np.zeros((len(products), len(OUTPUTS)))
+    for j, (*_, c, targets) in enumerate(products):
+        for name, weight in targets.items():
+            out[j, OUTPUTS.index(name)] = c * weight
+    out[:, OUTPUTS.index("total_U")] = out[:, 0:8:2].sum(axis=1)
+    out[:, OUTPUTS.index("total_L")] = out[:, 1:8:2].sum(axis=1)
+    return out
+
+
+def _affine_inputs():
+    """[6, 5] and [6, 1]: the L rows from the features (√s, x, z, Q, P_T)."""
+    w, b = np.zeros((len(L_ROWS), 5)), np.zeros((len(L_ROWS), 1))
+    for i, name in enumerate(L_ROWS):
+        if name in FEATURE_INDEX:
+            w[i, FEATURE_INDEX[name]] = 1.0
+    b[L_ROWS.index("one")] = 1.0
+    return w, b
 
 
 def surrogate_model(spline: onnx.ModelProto, ldme: LDME | None = None) -> onnx.ModelProto:
     """The shipped model: "features" [N, 5] → "sigma" [N, 10], embedding ``spline`` verbatim."""
-    da, db, f2, gauss = _zpt_side(ldme or LDME())
-    exps, logc, a_side = _xq_side(gauss)
+    blocks, products = _forms_and_products(ldme or LDME())
+    w_forms = np.vstack([_on_v(polys) for polys in blocks.values()])
+    y_alpha, y_beta, y_gamma = _y_block()
+    w_l, b_l = _affine_inputs()
+    ls_rows = L_ROWS + S_ROWS
     inits = []
 
-    def const(name, value, dtype=np.float64):
-        inits.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
+    def const(name, value):
+        value = np.asarray(value)
+        dtype = np.int64 if value.dtype.kind == "i" else np.float64
+        inits.append(numpy_helper.from_array(value.astype(dtype), name))
         return name
 
-    def mm(name, inp, matrix):
-        return helper.make_node("MatMul", [inp, const("w_" + name, matrix)], [name])
+    def rows(names, table):
+        return np.array([table.index(n) for n in names], dtype=np.int64)
 
+    pick_va = rows((a for a, _ in V_PAIRS.values()), ls_rows)
+    pick_vb = rows((b for _, b in V_PAIRS.values()), ls_rows)
+    pick_e = rows((p[0] for p in products), E_ROWS)
+    pick_y = rows((p[1] for p in products), Y_ROWS)
+    node = helper.make_node
     pdf = onnx.compose.add_prefix(spline, "pdf/")
     inits += list(pdf.graph.initializer)
-    # (z, P_T) monomials by three levels of products of two linear maps (no Concat needed)
-    y1a, y1b = np.zeros((5, N_Y1)), np.zeros((5, N_Y1))
-    for col, (fa, fb) in enumerate([(None, None), (2, None), (2, 2), (2, 4), (4, 4)]):
-        for w, f in ((y1a, fa), (y1b, fb)):
-            if f is not None:
-                w[f, col] = 1.0
-    b_y1a, b_y1b = [1.0, 0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0, 0.0]
-    y2 = [(0, 0), (1, 0), (2, 0), (2, 1), (2, 2), (4, 0), (3, 3)]  # products of Y1 columns
-    v = [(0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0), (6, 0), (6, 1), (6, 2), (4, 1), (5, 1)]
-    pick = lambda pairs, side, n: np.eye(n)[:, [p[side] for p in pairs]]  # noqa: E731
     nodes = [
-        mm("pdf/" + PDF_INPUT, INPUT, np.eye(5)[:, [1, 3]]),
+        node("MatMul", [INPUT, const("w_xq", np.eye(5)[:, [1, 3]])], ["pdf/" + PDF_INPUT]),
         *pdf.graph.node,
-        helper.make_node("Gemm", [INPUT, const("w_y1a", y1a), const("b_y1a", b_y1a)], ["y1a"]),
-        helper.make_node("Gemm", [INPUT, const("w_y1b", y1b), const("b_y1b", b_y1b)], ["y1b"]),
-        helper.make_node("Mul", ["y1a", "y1b"], ["y1"]),  # [1, z, z², z P_T, p]
-        mm("y2a", "y1", pick(y2, 0, N_Y1)),
-        mm("y2b", "y1", pick(y2, 1, N_Y1)),
-        helper.make_node("Mul", ["y2a", "y2b"], ["y2"]),  # [1, z, z², z³, z⁴, p, p z²]
-        mm("va", "y2", pick(v, 0, 7)),
-        mm("vb", "y2", pick(v, 1, 7)),
-        helper.make_node("Mul", ["va", "vb"], ["v"]),  # V_ORDER
-        # (z, P_T) side: B = F2 / (Da Db²), all polynomials in V
-        mm("da", "v", da),
-        mm("db", "v", db),
-        helper.make_node("Mul", ["db", "db"], ["db2"]),
-        helper.make_node("Mul", ["da", "db2"], ["denominator"]),
-        mm("f2", "v", f2),
-        helper.make_node("Div", ["f2", "denominator"], ["side_b"]),
-        # (x, Q, y) side: W = exp(linear in logs and V); A = W · a_side
-        mm("rs", INPUT, np.eye(5)[:, [0]]),
-        helper.make_node("Log", ["rs"], ["log_rs"]),
-        helper.make_node(
-            "Concat", ["pdf/" + PDF_OUTPUT, "pdf/" + LOGS, "log_rs", "y1"], ["logs"], axis=1
+        # monomials V = [1, z, z², z³, z⁴, p, z² p], Q² and x s: products of rows of L ∪ L²
+        node("Gemm", [const("w_l", w_l), INPUT, const("b_l", b_l)], ["l"], transB=1),
+        node("Mul", ["l", "l"], ["sq"]),
+        node("Concat", ["l", "sq"], ["ls"], axis=0),
+        node("Gather", ["ls", const("pick_va", pick_va)], ["v_a"], axis=0),
+        node("Gather", ["ls", const("pick_vb", pick_vb)], ["v_b"], axis=0),
+        node("Mul", ["v_a", "v_b"], ["v_all"]),
+        node("Split", ["v_all", const("v_sizes", [len(V_ROWS), 1, 1])], ["v", "q2", "xs"], axis=0),
+        # every polynomial in (z, P_T²) at once, split by reader
+        node("Gemm", [const("w_forms", w_forms), "v"], ["forms"]),
+        node(
+            "Split",
+            ["forms", const("form_sizes", [len(b) for b in blocks.values()])],
+            list(blocks),
+            axis=0,
         ),
-        helper.make_node("Gemm", ["logs", const("w_w", exps), const("b_w", logc)], ["log_w"]),
-        helper.make_node("Exp", ["log_w"], ["w"]),
-        mm("side_a", "w", a_side),
-        helper.make_node("Mul", ["side_a", "side_b"], ["products"]),
-        helper.make_node("MatMul", ["products", const("w_out", _to_outputs())], [OUTPUT]),
+        node("Mul", ["r", "f"], ["numerators"]),
+        node("Mul", ["den_b", "den_b"], ["den_b2"]),
+        node("Mul", ["den_a", "den_b2"], ["denominators"]),
+        # E = exp(ln E)/denominators, ln E = polynomial part + PDF part + log part
+        node(
+            "Gemm",
+            [const("w_epdf", PDF_PART), "pdf/" + PDF_OUTPUT, "ln_e_poly"],
+            ["ln_e_pdf"],
+            transB=1,
+        ),
+        node("Gemm", [const("w_elog", LOG_PART), "pdf/" + LOGS, "ln_e_pdf"], ["ln_e"], transB=1),
+        node("Exp", ["ln_e"], ["e"]),
+        node("Div", ["e", "denominators"], ["e_over_d"]),
+        # y = Q²/(x s) and its four polynomials
+        node("Div", ["q2", "xs"], ["y"]),
+        node("Gemm", [const("y_beta", y_beta), "y", const("y_gamma", y_gamma)], ["y_lin"]),
+        node("Mul", ["y_lin", "y"], ["y_quad"]),
+        node("Add", ["y_quad", const("y_alpha", y_alpha)], ["y_poly"]),
+        # P_j = E_b(j) · Y_c(j) · r_j f_j, then onto the outputs (transposed back to [N, 10])
+        node("Gather", ["e_over_d", const("pick_e", pick_e)], ["pe"], axis=0),
+        node("Gather", ["y_poly", const("pick_y", pick_y)], ["py"], axis=0),
+        node("Mul", ["pe", "py"], ["pey"]),
+        node("Mul", ["pey", "numerators"], ["products"]),
+        node("Gemm", ["products", const("w_out", _to_outputs(products))], [OUTPUT], transA=1),
     ]
     graph = helper.make_graph(
         nodes,

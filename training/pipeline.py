@@ -55,9 +55,9 @@ class TrainConfig:
     log2_footprint: int = 18  # Sobol' draws in the (logit x, ln Q) box for the spline
     train_fraction: float = 0.4
     validation_fraction: float = 0.2  # the rest (0.4) is the test set
-    candidates: tuple[tuple[int, int], ...] = ((512, 32), (1024, 32), (1024, 64))
+    candidates: tuple[tuple[int, int], ...] = ((512, 16), (512, 32), (1024, 32))
     degree: int = 1  # piecewise bilinear: cheapest to evaluate, accurate on a fine grid
-    select_p99: float = 2e-4  # smallest grid whose validation p99 |Δ ln f| is below this
+    select_p99: float = 5e-4  # smallest grid whose validation p99 |Δ ln f| is below this
     alpha: float = 1e-8
     margin_u: float = 0.3  # in logit x, around the domain's footprint
     margin_v: float = 0.05  # in ln Q
@@ -178,7 +178,7 @@ def stage_fit(run: Run) -> None:
 def stage_select(run: Run) -> None:
     with _stage(run, "select", 1) as bar:
         # the smallest grid (cheapest to gather from) whose validation p99 of |Δ ln f| is
-        # below select_p99, 50× under the p99 target; if none is, the most accurate one
+        # below select_p99, 20× under the p99 target; if none is, the most accurate one
         sel = run.selection
         ok = [i for i, s in enumerate(sel) if s["val_p99_abs_dlnf"] <= run.config.select_p99]
         if ok:
