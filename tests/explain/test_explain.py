@@ -95,6 +95,26 @@ def test_product_model_matches_the_permutation_definition():
         assert np.allclose(row, ref_phi, atol=1e-13, rtol=0)
 
 
+def test_the_model_sees_bounded_chunks_with_the_same_result(monkeypatch):
+    # memory of one explanation is bounded by CHUNK_ROWS, whatever the number of points
+    rng = np.random.default_rng(4)
+    B = rng.uniform(0.1, 2.0, (20, 4))
+    X = rng.uniform(0.1, 2.0, (9, 4))  # 20 + 9 + 9 * 14 * 20 = 2549 rows
+    sizes = []
+
+    def f(rows):
+        sizes.append(rows.shape[0])
+        return rows[:, 0] * rows[:, 1] + np.sin(rows[:, 2]) * rows[:, 3]
+
+    whole = ex.shapley_values(f, X, B)
+    monkeypatch.setattr(ex, "CHUNK_ROWS", 100)
+    sizes.clear()
+    chunked = ex.shapley_values(f, X, B)
+    assert max(sizes) == 100 and sum(sizes) == 2549
+    assert chunked[0] == whole[0]
+    assert np.array_equal(chunked[1], whole[1]) and np.array_equal(chunked[2], whole[2])
+
+
 def test_undefined_hybrids_are_left_out_of_each_coalition_mean():
     # f undefined where x0 + x1 > 3 (a stand-in for y > 1): v(S) averages the defined hybrids
     rng = np.random.default_rng(3)
