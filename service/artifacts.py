@@ -146,16 +146,28 @@ def open_session(path: Path, threads: int) -> ort.InferenceSession:
 
 @dataclass
 class Registry:
-    """Every artifact set found, plus those required but absent."""
+    """Every artifact set found, plus those required but absent (and why, if the artifact
+    directory itself could not be listed)."""
 
     artifacts: dict[str, Artifact]
     missing: list[str]
+    error: str | None = None
 
     def problems(self) -> list[str]:
         """Why the service is not ready (empty when every artifact is loaded and verified)."""
-        out = [f"artifact {name!r} not found" for name in self.missing]
+        out = [self._not_found(name) for name in self.missing]
         out += [f"artifact {a.name!r}: {a.reason}" for a in self.artifacts.values() if not a.loaded]
         return out
+
+    def _not_found(self, name: str) -> str:
+        return f"artifact {name!r} not found" + (f" ({self.error})" if self.error else "")
+
+    def reasons(self, name: str) -> list[str]:
+        """Why artifact set ``name`` is not usable (empty when it is)."""
+        art = self.artifacts.get(name)
+        if art is None:
+            return [self._not_found(name)]
+        return [f"artifact {name!r}: {art.reason}"] if not art.loaded else []
 
     def get(self, name: str) -> Artifact | None:
         art = self.artifacts.get(name)
@@ -169,10 +181,12 @@ def load_registry(root: Path, required=("surrogate",), onnx_threads: int = 1) ->
     skipped; a set that cannot even be listed is recorded as failed, never raised.
     """
     found: dict[str, Artifact] = {}
+    error = None
     try:
         subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    except OSError as exc:
-        log.warning("cannot list artifact directory %s: %s", root, exc)
+    except OSError as exc:  # missing, not a directory, no permission
+        error = f"cannot list the artifact directory {str(root)!r}: {exc.strerror or exc}"
+        log.warning("%s", error)
         subdirs = []
     for sub in subdirs:
         try:
@@ -190,4 +204,4 @@ def load_registry(root: Path, required=("surrogate",), onnx_threads: int = 1) ->
     missing = [name for name in required if name not in found]
     for name in missing:
         log.warning("artifact %s not found under %s", name, root)
-    return Registry(found, missing)
+    return Registry(found, missing, error)

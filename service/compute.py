@@ -19,8 +19,9 @@ import physics
 from physics.binning import Bin
 from physics.kinematics import check_domain
 from service.encode import encode_points
-from service.errors import invalid
+from service.errors import Unavailable, invalid
 from service.schemas.exact import Theory
+from service.state import PdfSets
 from service.surrogate import FLAG_TRAINING, Surrogate
 
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
@@ -45,23 +46,31 @@ def _load(name: str) -> physics.GridPDF:
     return physics.load_pdf(name)
 
 
-def pdf_grid(name: str, loc: Sequence[str]) -> physics.GridPDF:
-    """The PDF set ``name`` (read once), or a 422 at ``loc`` if it cannot be read."""
+def pdf_grid(name: str | None, loc: Sequence[str], pdfs: PdfSets) -> physics.GridPDF:
+    """The PDF set ``name`` (None: the default), read once.
+
+    503 when a set the service needs, or any installed one, cannot be read (the fault
+    is ours, not the client's); 422 at ``loc`` for a set that is not installed.
+    """
+    name = name or pdfs.default
+    if name in pdfs.problems:
+        raise Unavailable(f"PDF set {name!r} cannot be read", [pdfs.problems[name]])
+    if name not in pdfs.installed:
+        installed = ", ".join(pdfs.installed) or "none"
+        raise invalid(loc, f"unknown PDF set {name!r}; installed: {installed}")
     try:
         return _load(name)
     except physics.PDFError as exc:
-        raise invalid(loc, str(exc)) from exc
+        raise Unavailable(f"PDF set {name!r} cannot be read", [str(exc)]) from exc
 
 
-def theory_config(theory: Theory | None, sqrt_s: float, pdf_sets: Sequence[str]):
-    """The resolved ``Theory`` model and the engine's ``TheoryConfig``; 422 for an unknown set."""
+def theory_config(theory: Theory | None, sqrt_s: float, pdfs: PdfSets):
+    """The resolved ``Theory`` model (a set not named: the default) and the engine's
+    ``TheoryConfig``."""
     theory = theory or Theory()
-    if theory.pdf_set not in pdf_sets:
-        raise invalid(
-            ("body", "theory", "pdf_set"),
-            f"unknown PDF set {theory.pdf_set!r}; installed: {', '.join(pdf_sets)}",
-        )
-    pdf_grid(theory.pdf_set, ("body", "theory", "pdf_set"))
+    if "pdf_set" not in theory.model_fields_set:
+        theory = theory.model_copy(update={"pdf_set": pdfs.default})
+    pdf_grid(theory.pdf_set, ("body", "theory", "pdf_set"), pdfs)
     cfg = physics.TheoryConfig(
         sqrt_s=sqrt_s,
         pdf_set=theory.pdf_set,
@@ -81,9 +90,9 @@ def finite_only(values: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.n
     return (valid & ~broken if broken.any() else valid), broken
 
 
-def exact_points(points, sqrt_s: float, channels, theory: Theory | None, pdf_sets) -> bytes:
+def exact_points(points, sqrt_s: float, channels, theory: Theory | None, pdfs: PdfSets) -> bytes:
     """/v1/exact: every point through ``physics.evaluate``."""
-    theory, cfg = theory_config(theory, sqrt_s, pdf_sets)
+    theory, cfg = theory_config(theory, sqrt_s, pdfs)
     x, z, Q, PT = columns(points, ("x", "z", "Q", "PT"))
     with np.errstate(all="ignore"):  # overflow at absurd inputs is caught just below
         ev = physics.evaluate(x, z, Q, PT, sqrt_s=sqrt_s, theory=cfg)
@@ -103,7 +112,8 @@ def exact_points(points, sqrt_s: float, channels, theory: Theory | None, pdf_set
 def predict_points(points, sqrt_s: float, channels, surrogate: Surrogate) -> bytes:
     """/v1/predict: the physical domain as /v1/exact, then the ONNX model on valid points."""
     x, z, Q, PT = columns(points, ("x", "z", "Q", "PT"))
-    check = check_domain(x, z, Q, PT, sqrt_s, pdf_grid(surrogate.pdf_set, ("body",)))
+    # the surrogate's set was read at start-up, or there would be no surrogate
+    check = check_domain(x, z, Q, PT, sqrt_s, _load(surrogate.pdf_set))
     valid = check.valid
     n = x.size
     sigma = np.full((n, len(physics.OUTPUTS)), np.nan)
@@ -136,9 +146,9 @@ def predict_points(points, sqrt_s: float, channels, surrogate: Surrogate) -> byt
 _BIN_INDEX = re.compile(r"^bin (\d+): ")
 
 
-def exact_binned(bins, PT, sqrt_s: float, channels, theory: Theory | None, pdf_sets) -> bytes:
+def exact_binned(bins, PT, sqrt_s: float, channels, theory: Theory | None, pdfs: PdfSets) -> bytes:
     """/v1/exact/binned: ``physics.binned``; malformed bins are a 422 naming the bin."""
-    theory, cfg = theory_config(theory, sqrt_s, pdf_sets)
+    theory, cfg = theory_config(theory, sqrt_s, pdfs)
     edges = [Bin(x=tuple(b.x), z=tuple(b.z), Q=tuple(b.Q)) for b in bins]
     for i, b in enumerate(edges):
         problems = b.problems()
@@ -174,13 +184,10 @@ def exact_binned(bins, PT, sqrt_s: float, channels, theory: Theory | None, pdf_s
     return orjson.dumps(body, option=_NUMPY)
 
 
-def pdf_values(pdf_set: str, points, flavours: Sequence[int], pdf_sets) -> bytes:
-    """/v1/pdf: x·f(x, Q) per flavour; points off the grid answered in place."""
-    if pdf_set not in pdf_sets:
-        raise invalid(
-            ("body", "pdf_set"), f"unknown PDF set {pdf_set!r}; installed: {', '.join(pdf_sets)}"
-        )
-    pdf = pdf_grid(pdf_set, ("body", "pdf_set"))
+def pdf_values(pdf_set: str | None, points, flavours: Sequence[int], pdfs: PdfSets) -> bytes:
+    """/v1/pdf: x·f(x, Q) per flavour (``pdf_set`` None: the default set); points off the
+    grid answered in place."""
+    pdf = pdf_grid(pdf_set, ("body", "pdf_set"), pdfs)
     x, Q = columns(points, ("x", "Q"))
     ok = pdf.in_grid(x, Q) & (x > 0.0) & (x < 1.0)
     flavours = list(dict.fromkeys(flavours))

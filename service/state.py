@@ -18,39 +18,52 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
+class PdfSets:
+    """The PDF sets a request may name: those installed, the default for a request that
+    names none (``JPSI_PDF_SET``), and why any the service itself needs cannot be read."""
+
+    default: str = physics.DEFAULT_PDF_SET
+    installed: list[str] = field(default_factory=list)
+    problems: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class ServiceState:
     settings: Settings
     metrics: Metrics
     registry: Registry = field(default_factory=lambda: Registry({}, []))
-    pdf_sets: list[str] = field(default_factory=list)
+    pdf_sets: PdfSets = field(default_factory=PdfSets)
     surrogate: Surrogate | None = None
     explainer: Explainer | None = None
     anomaly: AnomalyScorer | None = None
-    problems: list[str] = field(default_factory=list)
 
     def reasons(self) -> list[str]:
         """Why the service is not ready; empty when it is."""
-        return self.problems + self.registry.problems()
+        return list(self.pdf_sets.problems.values()) + self.registry.problems()
 
     def surrogate_reasons(self) -> list[str]:
         return self.artifact_reasons("surrogate")
 
     def artifact_reasons(self, name: str) -> list[str]:
         """Why artifact set ``name`` is not usable (for a 503)."""
-        art = self.registry.artifacts.get(name)
-        if art is None:
-            return [f"artifact {name!r} not found under the artifact directory"]
-        return [f"artifact {name!r}: {art.reason}"] if art.reason else []
+        return self.registry.reasons(name)
+
+
+def _check_pdf(pdfs: PdfSets, name: str) -> str | None:
+    """Read PDF set ``name`` once; the reason it cannot be used (also recorded), or None."""
+    if name not in pdfs.problems:
+        try:
+            physics.load_pdf(name)
+        except physics.PDFError as exc:
+            pdfs.problems[name] = f"PDF set {name!r}: {exc}"
+    return pdfs.problems.get(name)
 
 
 def load_state(settings: Settings, metrics: Metrics) -> ServiceState:
     """Load the default PDF set and every artifact (checksums verified); never raises."""
     state = ServiceState(settings, metrics)
-    state.pdf_sets = available_sets()
-    try:
-        physics.load_pdf(settings.pdf_set)
-    except physics.PDFError as exc:
-        state.problems.append(f"PDF set {settings.pdf_set!r}: {exc}")
+    pdfs = state.pdf_sets = PdfSets(settings.pdf_set, available_sets())
+    _check_pdf(pdfs, settings.pdf_set)
     state.registry = load_registry(
         settings.artifact_dir, settings.required_artifacts, settings.onnx_threads
     )
@@ -58,11 +71,20 @@ def load_state(settings: Settings, metrics: Metrics) -> ServiceState:
     if art is not None:
         try:
             state.surrogate = Surrogate(art)
-            physics.load_pdf(state.surrogate.pdf_set)
-        except (ValueError, physics.PDFError) as exc:
+            if why := _check_pdf(pdfs, state.surrogate.pdf_set):
+                raise ValueError(f"needs {why}")
+        except ValueError as exc:
+            state.surrogate = None
             art.loaded, art.reason = False, f"unusable surrogate: {exc}"
         except Exception as exc:  # onnxruntime's own errors on the probe run
+            state.surrogate = None
             art.loaded, art.reason = False, f"unusable surrogate: {type(exc).__name__}: {exc}"
+    # explanations and anomaly scores check the physical domain (and run the exact
+    # engine) with the default set, whatever the model
+    if why := _check_pdf(pdfs, physics.DEFAULT_PDF_SET):
+        for name in ("explain", "anomaly"):
+            if (art := state.registry.get(name)) is not None:
+                art.loaded, art.reason = False, f"needs {why}"
     art = state.registry.get("explain")
     if art is not None:
         session = state.surrogate.session if state.surrogate is not None else None

@@ -17,5 +17,5 @@ def models(st: State) -> ModelsResponse:
     return ModelsResponse(
         artifacts=[a.describe() for a in st.registry.artifacts.values()],
         missing=st.registry.missing,
-        pdf_sets=st.pdf_sets,
+        pdf_sets=st.pdf_sets.installed,
     )

@@ -15,6 +15,7 @@ router = APIRouter(prefix="/v1", tags=["pdf"], route_class=OrjsonRoute)
 @router.post("/pdf", response_model=PdfResponse, responses=PROBLEM_RESPONSES)
 def pdf(body: PdfRequest, st: State) -> JSONBytes:
     """x·f(x, Q) per flavour (PDG id), interpolated as LHAPDF does; no extrapolation."""
-    out = compute.pdf_values(body.pdf_set, body.points, body.flavours, st.pdf_sets)
+    pdf_set = body.pdf_set if "pdf_set" in body.model_fields_set else None
+    out = compute.pdf_values(pdf_set, body.points, body.flavours, st.pdf_sets)
     st.metrics.points.labels("pdf").inc(len(body.points))
     return JSONBytes(out)
