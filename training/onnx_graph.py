@@ -301,6 +301,25 @@ def _affine_inputs():
     return w, b
 
 
+def _reading_features(pdf: onnx.ModelProto) -> onnx.ModelProto:
+    """The prefixed spline with its first linear map (on "xq" = features[:, [x, Q]]) composed
+    with that column selection, so that it reads "features" directly: one node less."""
+    readers = [n for n in pdf.graph.node if "pdf/" + PDF_INPUT in n.input]
+    first = readers[0] if len(readers) == 1 else None
+    if (
+        first is None
+        or first.op_type != "Gemm"
+        or any(a.name.startswith("trans") for a in first.attribute)
+    ):
+        raise ValueError("the spline must start with one Gemm on its input")
+    inits = {t.name: t for t in pdf.graph.initializer}
+    weight = numpy_helper.to_array(inits[first.input[1]])
+    selection = np.eye(5)[:, [FEATURE_INDEX["x"], FEATURE_INDEX["Q"]]]
+    inits[first.input[1]].CopyFrom(numpy_helper.from_array(selection @ weight, first.input[1]))
+    first.input[0] = INPUT
+    return pdf
+
+
 def surrogate_model(spline: onnx.ModelProto, ldme: LDME | None = None) -> onnx.ModelProto:
     """The shipped model: "features" [N, 5] → "sigma" [N, 10], embedding ``spline`` verbatim."""
     blocks, products = _forms_and_products(ldme or LDME())
@@ -324,10 +343,9 @@ def surrogate_model(spline: onnx.ModelProto, ldme: LDME | None = None) -> onnx.M
     pick_e = rows((p[0] for p in products), E_ROWS)
     pick_y = rows((p[1] for p in products), Y_ROWS)
     node = helper.make_node
-    pdf = onnx.compose.add_prefix(spline, "pdf/")
+    pdf = _reading_features(onnx.compose.add_prefix(spline, "pdf/"))
     inits += list(pdf.graph.initializer)
     nodes = [
-        node("MatMul", [INPUT, const("w_xq", np.eye(5)[:, [1, 3]])], ["pdf/" + PDF_INPUT]),
         *pdf.graph.node,
         # monomials V = [1, z, z², z³, z⁴, p, z² p], Q² and x s: products of rows of L ∪ L²
         node("Gemm", [const("w_l", w_l), INPUT, const("b_l", b_l)], ["l"], transB=1),
