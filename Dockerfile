@@ -29,9 +29,14 @@ COPY artifacts /app/artifacts
 RUN chmod -R u=rwX,go=rX /app/artifacts
 
 FROM python:3.11-slim
+# Runs on a read-only root file system: nothing is written but the workers' shared
+# metrics, in a temporary directory. TMPDIR=/dev/shm because a read-only root has no
+# writable /tmp unless one is mounted (docker --read-only, Kubernetes
+# readOnlyRootFilesystem), while every runtime mounts a tmpfs on /dev/shm.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    TMPDIR=/dev/shm \
     JPSI_HOST=0.0.0.0 \
     JPSI_PORT=8000 \
     JPSI_ARTIFACT_DIR=/app/artifacts
