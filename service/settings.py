@@ -38,7 +38,12 @@ class Settings(BaseSettings):
         ("surrogate", "explain", "anomaly"),
         description="Artifact sets that must be loaded for /readyz to be 200.",
     )
-    pdf_set: str = Field("NNPDF31_lo_as_0118", description="PDF set loaded at start-up.")
+    pdf_set: str = Field(
+        "NNPDF31_lo_as_0118",
+        description="PDF set loaded and checked at start-up, and used by requests that name "
+        "none (/v1/exact, /v1/exact/binned, /v1/pdf); if it cannot be read, /readyz and those "
+        "requests answer 503 naming it.",
+    )
     max_points: int = Field(10_000, ge=1, description="Points per request (exact, predict, pdf).")
     max_bins: int = Field(100, ge=1, description="Bins per /v1/exact/binned request.")
     max_pt_values: int = Field(200, ge=1, description="PT values per /v1/exact/binned request.")
