@@ -21,11 +21,8 @@ import asyncio
 import json
 import os
 import platform
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -37,32 +34,7 @@ RESULTS = REPO / "bench" / "results" / "burst.json"
 sys.path.insert(0, str(REPO))
 
 from bench.load import sample_points  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(port: int, env: dict[str, str], artifact_dir: Path | None) -> subprocess.Popen:
-    full = dict(os.environ, JPSI_LOG_LEVEL="warning", **env)
-    full.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    if artifact_dir is not None:
-        full["JPSI_ARTIFACT_DIR"] = str(artifact_dir)
-    cmd = [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen([*cmd, "--workers", "1"], cwd=REPO, env=full)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2):
-                return proc
-        except OSError:
-            time.sleep(0.2)
-    proc.terminate()
-    raise RuntimeError("server not ready within 120 s")
+from bench.server import start, stop  # noqa: E402
 
 
 async def read_response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
@@ -160,9 +132,14 @@ def summarise(results: list[dict], probes: list[dict]) -> dict:
 
 
 def scenario(limit: int, args: argparse.Namespace, body: bytes) -> dict:
-    port = free_port()
-    env = {"JPSI_MAX_CONCURRENT_REQUESTS": str(limit), "JPSI_RETRY_AFTER_SECONDS": "1"}
-    server = start_server(port, env, args.artifact_dir)
+    env = {
+        "JPSI_LOG_LEVEL": "warning",
+        "JPSI_MAX_CONCURRENT_REQUESTS": str(limit),
+        "JPSI_RETRY_AFTER_SECONDS": "1",
+    }
+    if args.artifact_dir is not None:
+        env["JPSI_ARTIFACT_DIR"] = str(args.artifact_dir)
+    server, port = start(1, env)
     request = http_request("POST", "/v1/exact", body)
     results: list[dict] = []
     probes: list[dict] = []
@@ -176,8 +153,7 @@ def scenario(limit: int, args: argparse.Namespace, body: bytes) -> dict:
         # the floor: the same burst of GET /healthz, which costs next to nothing
         floor, _ = asyncio.run(burst(port, args.burst, http_request("GET", "/healthz")))
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop(server, timeout=30)
     ms = [r["ms"] for r in floor if r["status"] == 200]
     floor_ms = {"p50": percentile(ms, 50), "p99": percentile(ms, 99), "ok": len(ms)}
     return {"limit": limit, **summarise(results, probes), "healthz_burst_ms": floor_ms}

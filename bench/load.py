@@ -25,7 +25,6 @@ import os
 import platform
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ import orjson
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.server import start, stop  # noqa: E402
 from service.settings import Settings  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "load.json"
@@ -67,32 +67,6 @@ def sample_points(n: int, seed: int = 1, sqrt_s: float = 63.0) -> list[dict]:
         {"x": float(a), "z": float(b), "Q": float(c), "PT": float(d)}
         for a, b, c, d in zip(x[keep], z[keep], Q[keep], PT[keep], strict=True)
     ][:n]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(port: int, workers: int, artifact_dir: Path | None) -> subprocess.Popen:
-    env = dict(os.environ)
-    if artifact_dir is not None:
-        env["JPSI_ARTIFACT_DIR"] = str(artifact_dir)
-    cmd = [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--workers", str(workers)]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                return proc
-        except OSError:
-            time.sleep(0.3)
-    proc.terminate()
-    raise RuntimeError("server did not answer /healthz within 120 s")
 
 
 def post(port: int, path: str, body: bytes) -> tuple[int, bytes]:
@@ -221,8 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     one = orjson.dumps({"points": sample_points(1), "sqrt_s": 63.0})
     bulk_points = sample_points(BULK)
     bulk = orjson.dumps({"points": bulk_points, "sqrt_s": 63.0})
-    port = free_port()
-    server = start_server(port, args.workers, args.artifact_dir)
+    env = {} if args.artifact_dir is None else {"JPSI_ARTIFACT_DIR": str(args.artifact_dir)}
+    server, port = start(args.workers, env, ready="/healthz")
     runs: dict[str, dict] = {}
     try:
         status, text = post(port, "/v1/predict", one)
@@ -243,8 +217,7 @@ def main(argv: list[str] | None = None) -> int:
                 r["points_per_s"] = r["req_per_s"] * BULK
                 runs[f"bulk {path} c{conns}"] = r
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop(server, timeout=30)
 
     checks = []
     for path in ("/v1/exact", "/v1/predict"):

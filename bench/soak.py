@@ -32,8 +32,6 @@ import asyncio
 import json
 import os
 import platform
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,7 +45,8 @@ import orjson
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.load import free_port, sample_points  # noqa: E402
+from bench.load import sample_points  # noqa: E402
+from bench.server import start, stop  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "soak.json"
 BATCH = 1000
@@ -132,26 +131,6 @@ def rss_kib(pid: int) -> int:
     except OSError:
         pass
     return 0
-
-
-def start_server(port: int, workers: int, log) -> subprocess.Popen:
-    env = dict(os.environ, JPSI_ARTIFACT_DIR=str(REPO / "artifacts"), JPSI_LOG_LEVEL="warning")
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # jpsi-serve makes a fresh one
-    cmd = [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--workers", str(workers)]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    proc.terminate()
-    raise RuntimeError("server not ready within 120 s")
 
 
 async def client(i, base, plan, end, t0, records, errors):
@@ -252,10 +231,10 @@ def main(argv: list[str] | None = None) -> int:
     warmup = args.warmup if args.warmup is not None else min(60.0, 0.5 * args.duration)
 
     plan = scenarios()
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     log = tempfile.NamedTemporaryFile(prefix="jpsi-soak-", suffix=".log", delete=False)
-    server = start_server(port, args.workers, log)
+    env = {"JPSI_ARTIFACT_DIR": str(REPO / "artifacts"), "JPSI_LOG_LEVEL": "warning"}
+    server, port = start(args.workers, env, log=log)
+    base = f"http://127.0.0.1:{port}"
     try:
         workers_start = sorted(tree(server.pid)[1:])
         records, errors, samples, elapsed = asyncio.run(
@@ -264,12 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         workers_end = sorted(tree(server.pid)[1:])
     finally:
         t_term = time.monotonic()
-        server.send_signal(signal.SIGTERM)
-        try:
-            exit_code = server.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            exit_code = "killed after 40 s"
+        code = stop(server, timeout=40)
+        exit_code = "killed after 40 s" if code is None else code
         stop_s = time.monotonic() - t_term
         log.close()
 

@@ -23,10 +23,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,9 +32,8 @@ import physics
 from physics.pdf import find_pdf
 from service import Settings
 from tests.service.conftest import make_client, write_artifacts
-from tests.service.test_serve import free_port, get
+from tests.service.server import get, start, stop
 
-REPO = Path(__file__).resolve().parents[2]
 POINT = {"x": 0.2, "z": 0.5, "Q": 20.0, "PT": 1.0}
 PROBLEM_JSON = "application/problem+json"
 
@@ -260,23 +255,13 @@ def test_the_configured_set_is_the_default_of_requests(artifact_dir):
 def test_jpsi_serve_starts_with_faults_and_serves_what_it_can(tmp_path):
     """For real: an artifact path that is a file and a PDF set that is not installed."""
     (tmp_path / "file").write_text("x")
-    port = free_port()
-    env = dict(os.environ, JPSI_ARTIFACT_DIR=str(tmp_path / "file"), JPSI_PDF_SET="NoSuchSet",
-               JPSI_LOG_LEVEL="warning")  # fmt: skip
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    cmd = [sys.executable, "-m", "service", "--port", str(port), "--workers", "1"]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env)
+    env = {"JPSI_ARTIFACT_DIR": str(tmp_path / "file"), "JPSI_PDF_SET": "NoSuchSet",
+           "JPSI_LOG_LEVEL": "warning"}  # fmt: skip
+    # not ready, by design: any answer will do
+    proc, port = start(env, timeout=60, accept=lambda status: True)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, "jpsi-serve exited"
-            try:
-                status, body = get(base + "/readyz")
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "no answer within 60 s"
-                time.sleep(0.2)
+        status, body = get(base + "/readyz")
         reasons = " ".join(json.loads(body)["reasons"])
         assert status == 503 and "NoSuchSet" in reasons and "Not a directory" in reasons
         assert get(base + "/healthz")[0] == 200
@@ -298,5 +283,4 @@ def test_jpsi_serve_starts_with_faults_and_serves_what_it_can(tmp_path):
         theory = {"pdf_set": physics.DEFAULT_PDF_SET}
         assert post("/v1/exact", {"points": [POINT], "theory": theory})[0] == 200
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=40) == 0
+        assert stop(proc) == 0

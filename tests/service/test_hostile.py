@@ -9,14 +9,9 @@ from __future__ import annotations
 
 import gzip
 import math
-import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 import tracemalloc
-import urllib.request
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,9 +24,9 @@ import physics
 from service import Settings
 from service import __main__ as cli
 from service.routers.base import has_duplicate_keys, item_budget
+from tests.service import server as real
 from tests.service.conftest import make_client, write_artifacts
 
-REPO = Path(__file__).resolve().parents[2]
 JSON = {"content-type": "application/json"}
 POINT = {"x": 0.2, "z": 0.5, "Q": 20.0, "PT": 1.0}
 
@@ -306,42 +301,18 @@ def test_the_value_budget_admits_the_largest_valid_request(client):
 # a real server, raw sockets
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def jpsi_serve(root: Path, **env: object) -> Iterator[tuple[int, Path]]:
     """``jpsi-serve`` with one worker on a free port; yields the port and its log file."""
     write_artifacts(root / "artifacts")
-    port = free_port()
-    variables = {f"JPSI_{k.upper()}": str(v) for k, v in env.items()}
-    full_env = dict(os.environ, JPSI_ARTIFACT_DIR=str(root / "artifacts"), **variables)
-    full_env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    variables = {"JPSI_ARTIFACT_DIR": str(root / "artifacts")}
+    variables |= {f"JPSI_{k.upper()}": str(v) for k, v in env.items()}
     log = root / "server.log"
-    cmd = [sys.executable, "-m", "service", "--port", str(port), "--workers", "1"]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=full_env, stderr=out, stdout=out)
+    proc, port = real.start(variables, ready="/healthz", timeout=60, log=log)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log.read_text()
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "jpsi-serve not up within 60 s"
-                time.sleep(0.1)
         yield port, log
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        real.stop(proc, timeout=30)
 
 
 TIMEOUT = 1.0  # the body and header timeouts of the test server

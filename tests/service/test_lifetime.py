@@ -22,8 +22,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -31,41 +29,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.service.test_serve import free_port, get
+from tests.service.server import REPO, get, start, stop
 
-REPO = Path(__file__).resolve().parents[2]
 JSON = {"content-type": "application/json"}
 
 pytestmark = pytest.mark.slow
 
 
-def start(workers: int) -> tuple[subprocess.Popen, int]:
-    """jpsi-serve on the shipped artifacts, once /readyz answers 200."""
-    port = free_port()
-    env = dict(os.environ, JPSI_ARTIFACT_DIR=str(REPO / "artifacts"), JPSI_LOG_LEVEL="warning")
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    cmd = [sys.executable, "-m", "service", "--port", str(port), "--workers", str(workers)]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env)
-    deadline = time.monotonic() + 90
-    while True:
-        assert proc.poll() is None, "server exited"
-        try:
-            if get(f"http://127.0.0.1:{port}/readyz")[0] == 200:
-                return proc, port
-        except OSError:
-            pass
-        assert time.monotonic() < deadline, "not ready within 90 s"
-        time.sleep(0.2)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+SHIPPED = {"JPSI_ARTIFACT_DIR": str(REPO / "artifacts"), "JPSI_LOG_LEVEL": "warning"}
 
 
 def explain_body(seed: int, n: int = 100) -> bytes:
@@ -142,7 +113,7 @@ def refused(port: int) -> bool:
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_sigterm_drains_in_flight_requests_then_exits_0(workers):
-    proc, port = start(workers)
+    proc, port = start(SHIPPED, workers)
     idle = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     try:
         results: dict[int, object] = {}
@@ -196,7 +167,7 @@ def test_sigterm_drains_in_flight_requests_then_exits_0(workers):
 
 
 def test_a_worker_killed_mid_request_is_replaced_and_the_service_keeps_answering():
-    proc, port = start(2)
+    proc, port = start(SHIPPED, 2)
     base = f"http://127.0.0.1:{port}"
     one = json.dumps({"points": [{"x": 0.2, "z": 0.5, "Q": 20.0, "PT": 1.0}]}).encode()
     try:

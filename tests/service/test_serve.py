@@ -3,57 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from tests.service.conftest import write_artifacts
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
+from tests.service.server import get, start, stop
 
 
 @pytest.mark.slow
 def test_two_workers_serve_and_share_metrics(tmp_path):
     write_artifacts(tmp_path)
-    port = free_port()
-    env = dict(os.environ, JPSI_ARTIFACT_DIR=str(tmp_path), JPSI_LOG_LEVEL="warning")
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    cmd = [sys.executable, "-m", "service", "--port", str(port), "--workers", "2"]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env)
+    env = {"JPSI_ARTIFACT_DIR": str(tmp_path), "JPSI_LOG_LEVEL": "warning"}
+    proc, port = start(env, workers=2)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, "server exited"
-            try:
-                if get(base + "/readyz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "not ready within 90 s"
-            time.sleep(0.3)
         body = json.dumps({"points": [{"x": 0.2, "z": 0.5, "Q": 20.0, "PT": 1.0}]}).encode()
         for _ in range(6):
             req = urllib.request.Request(
@@ -68,5 +33,4 @@ def test_two_workers_serve_and_share_metrics(tmp_path):
             text = get(base + "/metrics")[1].decode()
             assert float(re.search(pattern, text).group(1)) == 6.0
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=40) == 0
+        assert stop(proc) == 0
