@@ -54,8 +54,6 @@ PDF_INPUT = "xq"
 PDF_OUTPUT = "log_xpdf"
 LOGS = "log_x_1mx_q"
 """Name of the spline's [ln x, ln(1 − x), ln Q] tensor, which the closed form reuses."""
-PT_FLOOR = 1e-300
-"""Added to P_T before its logarithm: P_T = 0 then gives exp(−1381) = 0 exactly."""
 
 
 # -- 1. the spline, as a skl2onnx converter ------------------------------------------------
