@@ -20,17 +20,22 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[var] = "1"
 
 import argparse  # noqa: E402
+import http.client  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench import server as jpsi_serve  # noqa: E402
 from service.explain import Explainer  # noqa: E402
 from training.anomaly_card import domain_points  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 
 
@@ -73,34 +78,9 @@ def measure(explainer, model, points, batch, sqrt_s, target="total_U") -> dict:
 
 def measure_http(points, model: str, sqrt_s: float, requests: int) -> dict:
     """p50/p95 of single-point POST /v1/explain against ``jpsi-serve`` on a free local port."""
-    import http.client
-    import socket
-    import subprocess
-    import sys
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = dict(os.environ, JPSI_LOG_LEVEL="warning")
-    cmd = [sys.executable, "-m", "service", "--port", str(port), "--workers", "1"]
-    server = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    server, port = jpsi_serve.start(workers=1, env={"JPSI_LOG_LEVEL": "warning"}, timeout=60)
     try:
-        deadline = time.monotonic() + 60
-        conn = None
-        while conn is None:
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-                c.request("GET", "/readyz")
-                ready = c.getresponse()
-                ready.read()
-                if ready.status == 200:
-                    conn = c
-            except OSError:
-                pass
-            if conn is None:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the server did not become ready within 60 s")
-                time.sleep(0.2)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         times = []
         for p in points[:requests]:
             body = json.dumps(
@@ -122,8 +102,7 @@ def measure_http(points, model: str, sqrt_s: float, requests: int) -> dict:
             "p95_ms": float(np.quantile(ms, 0.95)),
         }
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        jpsi_serve.stop(server, timeout=30)
 
 
 def main() -> None:
