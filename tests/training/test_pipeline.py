@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from physics import OUTPUTS
+from runtime.onnx import predict, session
 from training import pipeline
 from training.artifacts import MODEL_FILE, checksums, verify
 from training.metrics import TARGETS
-from training.runtime import predict, session
 from training.targets import exact_sigma
 
 
