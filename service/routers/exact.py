@@ -10,20 +10,34 @@ from service.schemas.binned import BinnedRequest, BinnedResponse
 from service.schemas.common import PROBLEM_RESPONSES
 from service.schemas.exact import ExactRequest, ExactResponse
 
-router = APIRouter(prefix="/v1/exact", tags=["exact"], route_class=OrjsonRoute)
+router = APIRouter(prefix="/v1/exact", tags=["predictions"], route_class=OrjsonRoute)
 
 
-@router.post("", response_model=ExactResponse, responses=PROBLEM_RESPONSES)
+@router.post(
+    "",
+    response_model=ExactResponse,
+    responses=PROBLEM_RESPONSES,
+    summary="Cross sections at points (exact engine)",
+)
 def exact(body: ExactRequest, st: State) -> JSONBytes:
-    """All eight channels and the totals at each point (pb/GeV⁴), from the exact engine."""
+    """All eight channels and the totals at each point, from the exact engine: the fully
+    differential dσ/(dx dz dQ² dP_T²) in pb/GeV⁴, with Q and P_T in GeV and √s in GeV.
+    Unphysical points are answered in place with ``valid: false`` and the reasons."""
     out = compute.exact_points(body.points, body.sqrt_s, body.channels, body.theory, st.pdf_sets)
     st.metrics.points.labels("exact").inc(len(body.points))
     return JSONBytes(out)
 
 
-@router.post("/binned", response_model=BinnedResponse, responses=PROBLEM_RESPONSES)
+@router.post(
+    "/binned",
+    response_model=BinnedResponse,
+    responses=PROBLEM_RESPONSES,
+    summary="P_T spectra in bins of x, z and Q (exact engine)",
+)
 def exact_binned(body: BinnedRequest, st: State) -> JSONBytes:
-    """dσ/dP_T² (pb/GeV²) integrated over x, z and Q² in the physical part of each bin."""
+    """dσ/dP_T² in pb/GeV² at each P_T (GeV), integrated over x, z and Q² in the physical
+    part of each bin (Q edges in GeV); a bin with no physical part has σ = 0 and
+    ``physical: false``."""
     out = compute.exact_binned(
         body.bins, body.PT, body.sqrt_s, body.channels, body.theory, st.pdf_sets
     )
