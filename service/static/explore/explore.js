@@ -231,6 +231,7 @@
     const legend = narrow
       ? { orientation: "h", x: 0, xanchor: "left", yref: "container", y: 0, yanchor: "bottom", font: { size: 11 } }
       : { font: { size: 11 } };
+    legend.traceorder = "normal";
     const layout = { ...BASE, legend, margin: { ...BASE.margin, b: 48 + 18 * rows }, ...extra };
     for (const axis of ["xaxis", "yaxis", "yaxis2"]) if (layout[axis]) layout[axis].automargin = true;
     return layout;
@@ -271,7 +272,7 @@
     for (const c of f.totals) {
       if (s.band && s.band.lo[c] && s.band.hi[c]) {
         traces.push({ name: `${LABELS[c]}: band low`, meta: `${c}:band_lo`, x: s.PT, y: s.band.lo[c], mode: "lines", line: { width: 0 }, showlegend: false, hoverinfo: "skip" });
-        traces.push({ name: `${LABELS[c]}: theory band`, meta: `${c}:band_hi`, x: s.PT, y: s.band.hi[c], mode: "lines", line: { width: 0 }, fill: "tonexty", fillcolor: c === "total_U" ? "rgba(17,17,17,0.18)" : "rgba(17,17,17,0.09)" });
+        traces.push({ name: `${LABELS[c]}: theory band`, meta: `${c}:band_hi`, x: s.PT, y: s.band.hi[c], mode: "lines", line: { width: 0 }, fill: "tonexty", fillcolor: c === "total_U" ? "rgba(255,127,14,0.45)" : "rgba(255,127,14,0.25)" });
       }
       traces.push({ name: LABELS[c], meta: c, x: s.PT, y: s.sigma[c], mode: "lines", line: { color: COLORS.total, width: 3, dash: c === "total_L" ? "dash" : "solid" } });
     }
@@ -386,12 +387,19 @@
     const head = document.createElement("p");
     head.style.margin = "0";
     const strong = document.createElement("strong");
-    strong.textContent = err.status ? `The service refused the request (${err.status} ${err.title}): ` : `${err.title || "Error"}: `;
-    head.append(strong, document.createTextNode(err.message));
+    const items = err.items || [];
+    if (err.status) {
+      strong.textContent = `The service refused the request (${err.status} ${err.title})` + (items.length ? ":" : ": ");
+    } else {
+      strong.textContent = `${err.title || "Error"}: `;
+    }
+    head.append(strong);
+    // a 422's detail repeats its first item in field-path form: the list says it in words
+    if (!items.length || err.status !== 422) head.append(document.createTextNode(` ${err.message}`));
     box.append(head);
-    if (err.items && err.items.length) {
+    if (items.length) {
       const ul = document.createElement("ul");
-      for (const item of err.items) {
+      for (const item of items) {
         const li = document.createElement("li");
         li.textContent = item;
         ul.append(li);
@@ -399,11 +407,13 @@
       box.append(ul);
     }
     box.hidden = false;
+    $("plots").classList.add("stale");
   }
 
   function clearError() {
     $("error").hidden = true;
     $("error").replaceChildren();
+    $("plots").classList.remove("stale");
   }
 
   // ---------------------------------------------------------------- one update
@@ -432,7 +442,7 @@
     } catch (err) {
       if (generation !== state.generation) return;
       showError(err instanceof ApiError ? err : new ApiError(0, "Error", String(err), []));
-      setState("error", "Not computed: see the message.");
+      setState("error", "Not computed: see the message (the plots and downloads show the last result).");
     } finally {
       if (generation === state.generation) document.body.dataset.generation = String(generation);
     }
