@@ -12,6 +12,8 @@ import urllib.parse
 import pytest
 import yaml
 
+from tests.service.server import start, stop
+
 TOL = 1e-12
 READY = "() => ['ready', 'error'].includes(document.body.dataset.state)"
 
@@ -153,9 +155,7 @@ def test_point_mode_compares_the_surrogate_with_the_exact_engine(server, visit):
     assert close(drawn["ratio"]["y"], [a / b for a, b in zip(surrogate, exact, strict=True)])
     # the spectrum is the point cross section, in pb/GeV⁴
     assert close(traces(page, "spectrum")["total_U"]["y"], exact)
-    assert "pb/GeV⁴" in page.evaluate(
-        "document.getElementById('spectrum').layout.yaxis.title.text"
-    )
+    assert "pb/GeV⁴" in page.evaluate("document.getElementById('spectrum').layout.yaxis.title.text")
     v.assert_local()
 
 
@@ -298,3 +298,30 @@ def test_without_v1_theory_there_are_no_band_controls(server, visit):
     assert hosts == {"127.0.0.1"}
     assert any(u.endswith("/v1/theory") for u in v.requests)  # it did ask
     v.assert_local()
+
+
+def test_with_an_api_key_the_pages_open_and_the_explorer_sends_the_key(browser, visit):
+    proc, port = start({"JPSI_API_KEY": "s3cret-key"})
+    try:
+        base = f"http://127.0.0.1:{port}"
+        v = visit()
+        page = v.page
+        page.goto(base + "/explore")  # open, like /docs: the page holds no data
+        assert settle(page) == "error"
+        text = page.get_by_role("alert").inner_text()
+        assert "401" in text and "API key" in text
+        page.get_by_text("API key", exact=True).click()  # open the <details>
+        before = generation(page)
+        page.fill("#api_key", "s3cret-key")
+        page.locator("#api_key").press("Tab")  # change: stored for this tab
+        page.locator("#compute").click()
+        assert settle(page, before) == "ready"
+        assert page.evaluate("sessionStorage.getItem('jpsi-explorer-api-key')") == "s3cret-key"
+        # kept for this tab: a reload computes without asking again
+        page.reload()
+        assert settle(page) == "ready"
+        page.goto(base + "/docs")
+        page.locator(".opblock").first.wait_for(timeout=30_000)
+        v.assert_local()
+    finally:
+        stop(proc)
