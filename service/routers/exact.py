@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from service import compute
+from service.admission import estimate, run_admitted
 from service.routers.base import JSONBytes, OrjsonRoute, State
 from service.schemas.binned import BinnedRequest, BinnedResponse
 from service.schemas.common import PROBLEM_RESPONSES
@@ -19,11 +20,15 @@ router = APIRouter(prefix="/v1/exact", tags=["predictions"], route_class=OrjsonR
     responses=PROBLEM_RESPONSES,
     summary="Cross sections at points (exact engine)",
 )
-def exact(body: ExactRequest, st: State) -> JSONBytes:
+async def exact(body: ExactRequest, st: State, request: Request) -> JSONBytes:
     """All eight channels and the totals at each point, from the exact engine: the fully
     differential dσ/(dx dz dQ² dP_T²) in pb/GeV⁴, with Q and P_T in GeV and √s in GeV.
     Unphysical points are answered in place with ``valid: false`` and the reasons."""
-    out = compute.exact_points(body.points, body.sqrt_s, body.channels, body.theory, st.pdf_sets)
+    cost = estimate("exact", len(body.points))
+    out = await run_admitted(
+        st.admission, request.scope, cost, compute.exact_points,
+        body.points, body.sqrt_s, body.channels, body.theory, st.pdf_sets,
+    )  # fmt: skip
     st.metrics.points.labels("exact").inc(len(body.points))
     return JSONBytes(out)
 
@@ -34,12 +39,14 @@ def exact(body: ExactRequest, st: State) -> JSONBytes:
     responses=PROBLEM_RESPONSES,
     summary="P_T spectra in bins of x, z and Q (exact engine)",
 )
-def exact_binned(body: BinnedRequest, st: State) -> JSONBytes:
+async def exact_binned(body: BinnedRequest, st: State, request: Request) -> JSONBytes:
     """dσ/dP_T² in pb/GeV² at each P_T (GeV), integrated over x, z and Q² in the physical
     part of each bin (Q edges in GeV); a bin with no physical part has σ = 0 and
     ``physical: false``."""
-    out = compute.exact_binned(
-        body.bins, body.PT, body.sqrt_s, body.channels, body.theory, st.pdf_sets
-    )
+    cost = estimate("binned_cell", len(body.bins) * len(body.PT), per_bin=len(body.bins))
+    out = await run_admitted(
+        st.admission, request.scope, cost, compute.exact_binned,
+        body.bins, body.PT, body.sqrt_s, body.channels, body.theory, st.pdf_sets,
+    )  # fmt: skip
     st.metrics.points.labels("exact_binned").inc(len(body.bins) * len(body.PT))
     return JSONBytes(out)
