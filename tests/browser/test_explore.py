@@ -15,13 +15,18 @@ import yaml
 from tests.service.server import start, stop
 
 TOL = 1e-12
-READY = "() => ['ready', 'error'].includes(document.body.dataset.state)"
 
 
 def settle(page, after: int = 0) -> str:
-    """Wait until an update newer than generation ``after`` has finished; its state."""
+    """Wait until the latest update started, newer than generation ``after``, has finished
+    (events a test action fired may start several; only the last one counts); its state."""
     page.wait_for_function(
-        f"() => +document.body.dataset.generation > {after} && {READY[6:]}", timeout=60_000
+        f"""() => {{
+            const done = +document.body.dataset.generation;
+            return done > {after} && done === window.jpsiExplorer.state.generation
+                && ['ready', 'error'].includes(document.body.dataset.state);
+        }}""",
+        timeout=60_000,
     )
     return page.evaluate("document.body.dataset.state")
 
@@ -83,6 +88,11 @@ def test_the_spectrum_plotted_is_the_binned_answer_and_follows_the_controls(serv
     frag = [a / b for a, b in zip(want["sigma"]["oct3s1_U"], want["sigma"]["total_U"], strict=True)]
     assert close(fractions["frag_fraction"]["y"], frag)
     assert page.evaluate("document.getElementById('spectrum').layout.yaxis.type") == "log"
+    # in this bin at √s = 63 GeV fragmentation stays below half: said in words too
+    assert max(frag) < 0.5
+    assert page.locator("#fractions_summary").inner_text() == (
+        "Fragmentation is below half of σ_U at every P_T shown."
+    )
     v.screenshot("explore.png", full_page=False)
     v.screenshot("explore-full.png")
 
@@ -109,6 +119,8 @@ def test_the_spectrum_plotted_is_the_binned_answer_and_follows_the_controls(serv
     assert close(traces(page, "spectrum")["total_U"]["y"], binned(server, page)["sigma"]["total_U"])
     # at √s = 45 GeV fragmentation dominates this bin: above one half everywhere
     assert min(traces(page, "fractions")["frag_fraction"]["y"]) > 0.5
+    summary = page.locator("#fractions_summary").inner_text()
+    assert summary == "Fragmentation makes more than half of σ_U at every P_T shown."
 
     # stacked: U channels on one stack, L on the other; the values stay the API's
     before = generation(page)
@@ -325,3 +337,26 @@ def test_with_an_api_key_the_pages_open_and_the_explorer_sends_the_key(browser, 
         v.assert_local()
     finally:
         stop(proc)
+
+
+def test_where_fragmentation_dominates_is_said_in_words(server, visit):
+    """The issue's question: where does fragmentation dominate at √s = 45 GeV?"""
+    v = open_explorer(server, visit)
+    page = v.page
+    before = generation(page)
+    page.fill("#sqrt_s", "45")
+    page.locator("#sqrt_s").press("Enter")
+    assert settle(page, before) == "ready"
+    before = generation(page)
+    page.select_option("#preset", label="x 0.5–0.9, z 0.4–1, Q 10–30 GeV")
+    assert settle(page, before) == "ready"
+    want = binned(server, page)
+    assert form(page)["sqrtS"] == 45
+    frag = [a / b for a, b in zip(want["sigma"]["oct3s1_U"], want["sigma"]["total_U"], strict=True)]
+    above = [pt for pt, f in zip(want["PT"], frag, strict=True) if f > 0.5]
+    assert 0 < len(above) < len(frag) and above[-1] == want["PT"][-1]  # from some P_T on
+    first = float(f"{above[0]:.4g}")
+    assert page.locator("#fractions_summary").inner_text() == (
+        f"Fragmentation makes more than half of σ_U for P_T = {first:g}–6 GeV."
+    )
+    v.assert_local()

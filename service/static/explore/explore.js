@@ -307,7 +307,23 @@
       xaxis: { title: { text: "P<sub>T</sub> (GeV)" } },
       yaxis: { title: { text: "ratio (dimensionless)" }, rangemode: "tozero" },
     }), CONFIG);
+    $("fractions_summary").textContent = dominance(s.PT, frag);
     return { frag, lu };
+  }
+
+  /** Where fragmentation makes more than half of σ_U, in words. */
+  function dominance(PT, frag) {
+    const above = PT.filter((_, i) => frag[i] !== null && frag[i] > 0.5);
+    if (!above.length) return "Fragmentation is below half of σ_U at every P_T shown.";
+    if (above.length === PT.length) return "Fragmentation makes more than half of σ_U at every P_T shown.";
+    const runs = [];
+    PT.forEach((pt, i) => {
+      const on = frag[i] !== null && frag[i] > 0.5;
+      if (on && (i === 0 || !(frag[i - 1] > 0.5))) runs.push([pt, pt]);
+      else if (on) runs[runs.length - 1][1] = pt;
+    });
+    const parts = runs.map(([a, b]) => (a === b ? `${fmt(a)}` : `${fmt(a)}–${fmt(b)}`));
+    return `Fragmentation makes more than half of σ_U for P_T = ${parts.join(", ")} GeV.`;
   }
 
   function drawComparison(f, c) {
