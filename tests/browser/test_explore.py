@@ -359,4 +359,5 @@ def test_where_fragmentation_dominates_is_said_in_words(server, visit):
     assert page.locator("#fractions_summary").inner_text() == (
         f"Fragmentation makes more than half of σ_U for P_T = {first:g}–6 GeV."
     )
+    v.screenshot("explore-45.png", full_page=False)
     v.assert_local()
