@@ -57,3 +57,17 @@ def test_pages_behind_a_path_prefix_point_at_the_prefixed_assets(artifact_dir):
         html = c.get("/docs").text
     assert "/jpsi/static/vendor/swagger-ui/swagger-ui-bundle.js" in html
     assert "/jpsi/openapi.json" in html
+
+
+def test_every_operation_has_a_summary_a_description_a_group_and_an_example(client):
+    spec = client.get("/openapi.json").json()
+    assert [t["name"] for t in spec["tags"]] == ["predictions", "explanations", "operations"]
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            assert op.get("summary"), (method, path)
+            assert len(op.get("description", "")) > 20, (method, path)
+            assert op.get("tags") and op["tags"][0] in ("predictions", "explanations", "operations")
+            if "requestBody" in op:
+                schema = op["requestBody"]["content"]["application/json"]["schema"]
+                name = schema["$ref"].rsplit("/", 1)[1]
+                assert spec["components"]["schemas"][name].get("examples"), (path, name)
