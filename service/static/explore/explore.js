@@ -152,6 +152,7 @@
     check(num("pt_min"), "P_T from");
     check(num("pt_max"), "P_T to");
     if (!(num("pt_n") >= 1)) out.push("P_T values: enter a whole number ≥ 1");
+    if (num("pt_n") > 10000) out.push("P_T values: at most 10 000 here (the service takes 200 by default)");
     return out;
   }
 
@@ -505,6 +506,13 @@
 
   const q = (s) => `'${String(s).replace(/'/g, "''")}'`;
 
+  /** A number as YAML 1.1 reads it back as a float: 1e-7 would be a string to PyYAML
+   * (HEPData's reader), 1.0e-7 is not. Shortest round-trip digits otherwise. */
+  function yn(v) {
+    const t = String(v);
+    return /^-?\d+e/.test(t) ? t.replace("e", ".0e") : t;
+  }
+
   function yaml() {
     const t = columns();
     if (!t) return "";
@@ -518,7 +526,7 @@
     }
     const out = ["# HEPData table written by the jpsi-sidis explorer", `# ${describe(f)}`, "independent_variables:",
       "- header: {name: PT, units: GeV}", "  values:"];
-    for (const pt of t.s.PT) out.push(`  - {value: ${pt}}`);
+    for (const pt of t.s.PT) out.push(`  - {value: ${yn(pt)}}`);
     out.push("dependent_variables:");
     const band = t.s.band;
     for (const c of t.cols) {
@@ -531,9 +539,9 @@
         } else if (band && c.channel && band.lo[c.channel] && band.lo[c.channel][i] !== null) {
           const minus = band.lo[c.channel][i] - v;
           const plus = band.hi[c.channel][i] - v;
-          out.push(`  - value: ${v}`, "    errors:", `    - {asymerror: {minus: ${minus}, plus: ${plus}}, label: theory}`);
+          out.push(`  - value: ${yn(v)}`, "    errors:", `    - {asymerror: {minus: ${yn(minus)}, plus: ${yn(plus)}}, label: theory}`);
         } else {
-          out.push(`  - {value: ${v}}`);
+          out.push(`  - {value: ${yn(v)}}`);
         }
       });
     }
