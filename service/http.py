@@ -30,6 +30,10 @@ is off): a request on a worker with more open connections than that (its own
 included), or with that many requests running, gets 503 problem+json with
 ``Retry-After`` and its connection is closed, but ``PROBES`` are always answered.
 
+uvicorn's other parser, h11, is no option of ``jpsi-serve``: its own head limit
+(``h11_max_incomplete_event_size``) is tested only while a head is incomplete, so a
+larger head that arrives whole in one read passes there too.
+
 Selected with ``http="service.http:GuardedHttpToolsProtocol"``; each worker
 reads the limits from its ``JPSI_*`` environment, as the app does. The uvicorn
 internals used here are checked by tests/service/test_http.py.
