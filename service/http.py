@@ -58,6 +58,9 @@ PROBES = frozenset({b"/healthz", b"/readyz", b"/metrics"})
 BLANK_LINE = re.compile(rb"\n\r?\n")
 """Where a head or a chunked body can end (httptools wants CRLF; a bare LF is matched too)."""
 
+EMPTY_LINES = re.compile(rb"[\r\n]*")
+"""Before a request line: fed as one slice (as blank lines they would be one slice each)."""
+
 SLICES_PER_READ = 16
 """Blank lines of a chunked body fed apart per read; past them the rest of the read goes whole
 (each slice appends to uvicorn's body buffer: unbounded, a body of blank lines would be
@@ -81,6 +84,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._app = self.app
         self._head_timer: asyncio.TimerHandle | None = None
         self._in_head = True  # the next bytes belong to a request line or headers
+        self._begun = False  # and the request line has begun
         self._head_bytes = 0  # of the current head, fed in earlier slices
         self._body_left: int | None = None  # of a Content-Length body; None when chunked
         self._tail = b""  # the last two bytes fed, for a blank line split between reads
@@ -101,7 +105,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         pos = slices = 0
         while pos < len(data) and not self.transport.is_closing():
-            end = self._slice_end(data, pos, slices)
+            end = max(self._slice_end(data, pos, slices), pos + 1)  # a byte at least, always
             self._feed(data, pos, end)
             pos, slices = end, slices + 1
             if self._completed and self.parser.should_upgrade():
@@ -109,25 +113,25 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _slice_end(self, data: bytes, pos: int, slices: int) -> int:
         if self._in_head:
-            end = pos + self.max_head_bytes - self._head_bytes
-            blank = self._blank_line_end(data, pos)
-            return min(end, blank or end, len(data))
+            end = min(pos + self.max_head_bytes - self._head_bytes, len(data))
+            empty = pos if self._begun else EMPTY_LINES.match(data, pos, end).end()
+            return self._blank_line_end(data, pos, end) or end if empty == pos else empty
         if self._body_left is not None:
             return min(pos + max(self._body_left, 1), len(data))
         if slices < SLICES_PER_READ:
-            return self._blank_line_end(data, pos) or len(data)
+            return self._blank_line_end(data, pos, len(data)) or len(data)
         return len(data)
 
-    def _blank_line_end(self, data: bytes, pos: int) -> int | None:
-        """The end of the first blank line that ends past ``pos`` (its LF included)."""
+    def _blank_line_end(self, data: bytes, pos: int, end: int) -> int | None:
+        """The end of the first blank line that ends in ``data[pos:end]`` (its LF included)."""
         before = self._tail if pos == 0 else data[max(pos - 2, 0) : pos]
-        edge = before + data[pos : pos + 2]
+        edge = before + data[pos : min(pos + 2, end)]
         match = BLANK_LINE.search(edge)
         while match and match.end() <= len(before):
             match = BLANK_LINE.search(edge, match.start() + 1)
         if match:
             return pos + match.end() - len(before)
-        match = BLANK_LINE.search(data, pos)
+        match = BLANK_LINE.search(data, pos, end)
         return match.end() if match else None
 
     def _feed(self, data: bytes, pos: int, end: int) -> None:
@@ -136,7 +140,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._arm()
         self._slice_len, self._slice_body = end - pos, 0
         self._completed, self._begun_after = False, None
-        super().data_received(data[pos:end] if pos or end < len(data) else data)
+        super().data_received(memoryview(data)[pos:end] if pos or end < len(data) else data)
         self._tail = (self._tail + data[max(pos, end - 2) : end])[-2:]
         if not self._in_head or self.transport.is_closing():
             return
@@ -151,6 +155,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._begun = True
         if self._head_timer is None:
             self._arm()
         if self._completed:
@@ -159,7 +164,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         if self.transport.is_closing():
             return  # refused earlier in this read
-        self._in_head = False
+        self._in_head = self._begun = False
         self._head_bytes = 0
         self._disarm()
         self._body_left = self._content_length()
