@@ -174,8 +174,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse(431, f"request line and headers over {self.max_head_bytes} bytes")
             return
         self.app = self._app
-        if self._over_limit() and httptools.parse_url(self.url).path not in PROBES:
-            self.app = self._refuse_connection
+        over = self._over_limit()
+        if over and httptools.parse_url(self.url).path not in PROBES:
+            self.app = functools.partial(self._refuse_connection, over)
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
@@ -200,16 +201,18 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 length = int(value)  # httptools has refused anything but digits
         return length
 
-    def _over_limit(self) -> bool:
-        # uvicorn's test, with this connection counted among the open ones
+    def _over_limit(self) -> str | None:
+        """Why a request now would be one too many (uvicorn's test, with this connection
+        counted among the open ones), or None."""
         connections, tasks = len(self.connections), len(self.tasks)
-        return connections > self.max_connections or tasks >= self.max_connections
+        if connections > self.max_connections:
+            return f"{connections} connections open, more than the {self.max_connections}"
+        if tasks >= self.max_connections:
+            return f"{tasks} requests running, the {self.max_connections}"
+        return None
 
-    async def _refuse_connection(self, scope: Any, receive: Any, send: Any) -> None:
-        detail = (
-            f"{len(self.connections)} connections open, more than the {self.max_connections} "
-            "this worker takes; retry later"
-        )
+    async def _refuse_connection(self, over: str, scope: Any, receive: Any, send: Any) -> None:
+        detail = f"{over} this worker takes; retry later"
         self.logger.warning("%s: closing the connection", detail)
         headers = {"retry-after": str(self.retry_after), "connection": "close"}
         await problem(503, title(503), detail, headers=headers)(scope, receive, send)

@@ -83,12 +83,15 @@ def connect(state: ServerState, limit_concurrency: int | None = None):
     return protocol, transport
 
 
-def run(reads: list[bytes], others: int = 0, limit_concurrency: int | None = None):
-    """Feed ``reads`` to one connection while ``others`` more are open; what it wrote, and
-    whether it closed."""
+def run(
+    reads: list[bytes], others: int = 0, running: int = 0, limit_concurrency: int | None = None
+):
+    """Feed ``reads`` to one connection while ``others`` more are open and ``running`` requests
+    run on them; what it wrote, and whether it closed."""
 
     async def main():
         state = ServerState()
+        state.tasks.update(object() for _ in range(running))  # only counted
         connections = [connect(state) for _ in range(others)]
         protocol, transport = connect(state, limit_concurrency)
         for data in reads:
@@ -217,9 +220,20 @@ def test_past_the_connection_limit_a_request_gets_503_problem_json_with_retry_af
     )
 
 
+def test_with_as_many_requests_running_as_the_limit_a_request_gets_503():
+    assert statuses(run([head(100)], running=CONNECTIONS - 1)[0]) == [200]
+    written, closed = run([head(100)], running=CONNECTIONS)
+    assert statuses(written) == [503] and closed
+    detail = orjson.loads(written.split(b"\r\n\r\n", 1)[1])["detail"]
+    assert (
+        detail
+        == f"{CONNECTIONS} requests running, the {CONNECTIONS} this worker takes; retry later"
+    )
+
+
 @pytest.mark.parametrize("path", [b"/healthz", b"/readyz", b"/metrics"])
 def test_probes_are_answered_past_the_connection_limit(path):
-    written, closed = run([head(100, path)], others=10 * CONNECTIONS)
+    written, closed = run([head(100, path)], others=10 * CONNECTIONS, running=CONNECTIONS)
     assert statuses(written) == [200] and written.endswith(path + b" 0") and not closed
 
 
