@@ -124,7 +124,8 @@ def test_probes_are_answered_through_a_flood_and_the_rest_get_503_problem_json(s
         assert request(server, "/metrics")[0] == 200
         status, headers, body = request(server, "/v1/models")
         assert status == 503 and headers["content-type"] == "application/problem+json"
-        assert headers["retry-after"] == "1" and headers["connection"] == "close"
+        assert headers["retry-after"] == str(Settings().retry_after_seconds)
+        assert headers["connection"] == "close"
         problem = orjson.loads(body)
         assert problem["status"] == 503 and problem["title"] == "Service Unavailable"
         assert f"more than the {CONNECTIONS} this worker takes" in problem["detail"]
