@@ -14,7 +14,8 @@ connection (empty lines before a request line count) to the blank line that
 ends the headers, CRLFs included. httptools reports no byte offsets, so the
 bytes of a read are fed to it in slices that end where the head could end: at
 the budget still left for the head, at every blank line while a head or a
-chunked body is read (``BLANK_LINE``), at the end of a Content-Length body. A
+chunked body is read (``BLANK_LINE``), at the end of a Content-Length body, and
+after the empty lines before a request line (all of them in one slice). A
 head of the limit or fewer bytes completes within its budget; one byte more and
 the budget is spent with the head unfinished, whether it came in one write or a
 byte at a time (tests/service/test_http.py). Should a request begin inside a
