@@ -18,14 +18,14 @@ from uvicorn.supervisors import Multiprocess
 
 from service.logs import log_config
 from service.metrics import MULTIPROC_ENV
-from service.settings import Settings
+from service.settings import Settings, settings_from_env
 
 
 def app_factory():
     """Entry for uvicorn's ``--factory`` (every worker builds its app from the env)."""
     from service.app import create_app
 
-    return create_app(Settings())
+    return create_app(settings_from_env())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     # workers re-read the environment: pass the overrides on through it
     os.environ.update(JPSI_HOST=args.host, JPSI_PORT=str(args.port), JPSI_WORKERS=str(args.workers))
-    settings = Settings()
+    settings = settings_from_env()
     metrics_dir = None
     if settings.workers > 1 and MULTIPROC_ENV not in os.environ:
         # shared metrics for all workers; a fresh directory, so no stale counts

@@ -51,7 +51,7 @@ import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from service.errors import problem, title
-from service.settings import Settings
+from service.settings import settings_from_env
 
 PROBES = frozenset({b"/healthz", b"/readyz", b"/metrics"})
 """Answered past the connection limit: orchestrators and scrapers must still get through."""
@@ -68,15 +68,10 @@ SLICES_PER_READ = 16
 quadratic)."""
 
 
-@functools.cache
-def _settings() -> Settings:
-    return Settings()
-
-
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        settings = _settings()
+        settings = settings_from_env()
         self.head_timeout = settings.header_timeout_seconds
         self.max_head_bytes = settings.max_header_bytes
         self.max_connections = settings.max_connections

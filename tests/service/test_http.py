@@ -27,7 +27,7 @@ CONNECTIONS = 3
 @pytest.fixture(autouse=True)
 def small_limits(monkeypatch):
     settings = Settings(max_header_bytes=LIMIT, max_connections=CONNECTIONS, retry_after_seconds=7)
-    monkeypatch.setattr(guarded, "_settings", lambda: settings)
+    monkeypatch.setattr(guarded, "settings_from_env", lambda: settings)
 
 
 class Transport(asyncio.Transport):
