@@ -59,8 +59,11 @@ REQUESTS: list[tuple[str, str, dict | None]] = [
     ),
     ("POST", "/v1/exact", {"points": [{"x": "a", "z": 0.5, "Q": 20.0, "PT": 1.0}]}),
     ("POST", "/v1/exact", {"points": POINTS, "channels": ["nope"]}),
-    ("POST", "/v1/exact/binned", {"bins": [{"x": [0.3, 0.1], "z": [0.4, 0.9], "Q": [10, 30]}],
-                                  "PT": [1.0]}),  # fmt: skip
+    (
+        "POST",
+        "/v1/exact/binned",
+        {"bins": [{"x": [0.3, 0.1], "z": [0.4, 0.9], "Q": [10, 30]}], "PT": [1.0]},
+    ),
     ("GET", "/healthz", None),
     ("GET", "/readyz", None),
 ]
