@@ -39,13 +39,22 @@ import numpy as np
 
 from physics.channels import CHANNELS, XQ_FACTORS, add_totals, combine, xq_factors, zpt_terms
 from physics.config import TheoryConfig
-from physics.constants import M_PROTON, W_THRESHOLD
-from physics.evaluate import number_densities
+from physics.constants import M_PROTON, SQRT_S_DEFAULT, W_THRESHOLD
 from physics.kinematics import x_range_physical
 from physics.pdf import load_pdf
+from physics.points import number_densities
 
 UNITS = "pb/GeV^2"
 Z_EPSILON = 1e-10
+
+
+class BinError(ValueError):
+    """A bin that cannot be integrated: ``index`` is its position in the request."""
+
+    def __init__(self, index: int, message: str):
+        super().__init__(f"bin {index}: {message}")
+        self.index = index
+        self.message = message
 
 
 @dataclass(frozen=True)
@@ -84,9 +93,6 @@ class Nodes:
     x: int = 96
     q: int = 48
     z: int = 64
-
-    def doubled(self) -> Nodes:
-        return Nodes(2 * self.x, 2 * self.q, 2 * self.z)
 
 
 @dataclass(frozen=True)
@@ -177,18 +183,19 @@ def binned(
     bins,
     PT,
     *,
-    sqrt_s: float | None = None,
+    sqrt_s: float = SQRT_S_DEFAULT,
     theory: TheoryConfig | None = None,
     channels=CHANNELS,
     nodes: Nodes | None = None,
 ) -> BinnedResult:
     """dσ/dP_T² in pb/GeV² for every bin and P_T value (GeV): channels and totals.
 
-    ``bins`` are ``Bin`` objects (or mappings with x, z, Q pairs). Raises
-    ``ValueError`` naming the bin and edge for malformed bins or P_T values.
+    ``bins`` are ``Bin`` objects (or mappings with x, z, Q pairs); ``sqrt_s`` in
+    GeV. Raises ``BinError`` (carrying the bin's index) for a malformed bin or
+    a divergent integral in one, ``ValueError`` for bad P_T values or √s.
     """
     theory = theory or TheoryConfig()
-    sqrt_s = theory.sqrt_s if sqrt_s is None else float(sqrt_s)
+    sqrt_s = float(sqrt_s)
     nodes = nodes or Nodes()
     if not (W_THRESHOLD < sqrt_s < 1e100):
         raise ValueError(
@@ -203,13 +210,14 @@ def binned(
     for i, b in enumerate(bins):
         problems = b.problems()
         if problems:
-            raise ValueError(f"bin {i}: " + "; ".join(problems))
+            raise BinError(i, "; ".join(problems))
     if "sing3s1_U" in channels and np.any(PT == 0.0):
         for i, b in enumerate(bins):
             if b.z[1] >= 1.0:
-                raise ValueError(
-                    f"bin {i}: z reaches 1 and PT = 0 is requested: the sing3s1_U integral "
-                    "diverges there (it grows as 1/(1 - z)); use PT > 0 or z_hi < 1"
+                raise BinError(
+                    i,
+                    "z reaches 1 and PT = 0 is requested: the sing3s1_U integral "
+                    "diverges there (it grows as 1/(1 - z)); use PT > 0 or z_hi < 1",
                 )
     with_totals = set(CHANNELS) <= set(channels)
     names = list(channels) + (["total_U", "total_L"] if with_totals else [])

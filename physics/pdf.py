@@ -439,14 +439,9 @@ def available_sets() -> list[str]:
     return sorted(names)
 
 
-@functools.lru_cache(maxsize=16)
-def _load_resolved(path: Path) -> GridPDF:
-    return read_lhagrid(path)
-
-
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=32)
 def _load_named(name: str, data_path: str) -> GridPDF:
-    return _load_resolved(find_pdf(name).resolve())
+    return read_lhagrid(find_pdf(name))
 
 
 def load_pdf(name: str | None = None) -> GridPDF:
@@ -454,6 +449,7 @@ def load_pdf(name: str | None = None) -> GridPDF:
 
     ``name`` may also be the path of an ``lhagrid1`` member file. Names are
     resolved once per value of ``LHAPDF_DATA_PATH`` (no file-system search on
-    repeated calls).
+    repeated calls). This is the one cache of PDF grids: callers (the service
+    included) call it instead of keeping their own.
     """
     return _load_named(name or DEFAULT_PDF_SET, os.environ.get("LHAPDF_DATA_PATH", ""))

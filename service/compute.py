@@ -5,8 +5,6 @@ CPU-bound throughout: called from plain ``def`` endpoints, so in the thread pool
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Sequence
 from dataclasses import asdict
 from itertools import chain
@@ -40,12 +38,6 @@ def outputs(channels: Sequence[str] | None) -> list[str]:
     return list(dict.fromkeys(channels)) if channels else list(physics.OUTPUTS)
 
 
-@functools.lru_cache(maxsize=32)
-def _load(name: str) -> physics.GridPDF:
-    # physics.load_pdf searches the file system before its own cache (~60 µs a call)
-    return physics.load_pdf(name)
-
-
 def pdf_grid(name: str | None, loc: Sequence[str], pdfs: PdfSets) -> physics.GridPDF:
     """The PDF set ``name`` (None: the default), read once.
 
@@ -59,12 +51,12 @@ def pdf_grid(name: str | None, loc: Sequence[str], pdfs: PdfSets) -> physics.Gri
         installed = ", ".join(pdfs.installed) or "none"
         raise invalid(loc, f"unknown PDF set {name!r}; installed: {installed}")
     try:
-        return _load(name)
+        return physics.load_pdf(name)
     except physics.PDFError as exc:
         raise Unavailable(f"PDF set {name!r} cannot be read", [str(exc)]) from exc
 
 
-def theory_config(theory: Theory | None, sqrt_s: float, pdfs: PdfSets):
+def theory_config(theory: Theory | None, pdfs: PdfSets):
     """The resolved ``Theory`` model (a set not named: the default) and the engine's
     ``TheoryConfig``."""
     theory = theory or Theory()
@@ -72,7 +64,6 @@ def theory_config(theory: Theory | None, sqrt_s: float, pdfs: PdfSets):
         theory = theory.model_copy(update={"pdf_set": pdfs.default})
     pdf_grid(theory.pdf_set, ("body", "theory", "pdf_set"), pdfs)
     cfg = physics.TheoryConfig(
-        sqrt_s=sqrt_s,
         pdf_set=theory.pdf_set,
         quarks=theory.quarks,
         ldme=physics.LDME(**theory.ldme.model_dump()),
@@ -92,7 +83,7 @@ def finite_only(values: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.n
 
 def exact_points(points, sqrt_s: float, channels, theory: Theory | None, pdfs: PdfSets) -> bytes:
     """/v1/exact: every point through ``physics.evaluate``."""
-    theory, cfg = theory_config(theory, sqrt_s, pdfs)
+    theory, cfg = theory_config(theory, pdfs)
     x, z, Q, PT = columns(points, ("x", "z", "Q", "PT"))
     with np.errstate(all="ignore"):  # overflow at absurd inputs is caught just below
         ev = physics.evaluate(x, z, Q, PT, sqrt_s=sqrt_s, theory=cfg)
@@ -113,7 +104,7 @@ def predict_points(points, sqrt_s: float, channels, surrogate: Surrogate) -> byt
     """/v1/predict: the physical domain as /v1/exact, then the ONNX model on valid points."""
     x, z, Q, PT = columns(points, ("x", "z", "Q", "PT"))
     # the surrogate's set was read at start-up, or there would be no surrogate
-    check = check_domain(x, z, Q, PT, sqrt_s, _load(surrogate.pdf_set))
+    check = check_domain(x, z, Q, PT, sqrt_s, physics.load_pdf(surrogate.pdf_set))
     valid = check.valid
     n = x.size
     sigma = np.full((n, len(physics.OUTPUTS)), np.nan)
@@ -143,12 +134,9 @@ def predict_points(points, sqrt_s: float, channels, surrogate: Surrogate) -> byt
     )
 
 
-_BIN_INDEX = re.compile(r"^bin (\d+): ")
-
-
 def exact_binned(bins, PT, sqrt_s: float, channels, theory: Theory | None, pdfs: PdfSets) -> bytes:
     """/v1/exact/binned: ``physics.binned``; malformed bins are a 422 naming the bin."""
-    theory, cfg = theory_config(theory, sqrt_s, pdfs)
+    theory, cfg = theory_config(theory, pdfs)
     edges = [Bin(x=tuple(b.x), z=tuple(b.z), Q=tuple(b.Q)) for b in bins]
     for i, b in enumerate(edges):
         problems = b.problems()
@@ -158,10 +146,10 @@ def exact_binned(bins, PT, sqrt_s: float, channels, theory: Theory | None, pdfs:
     try:
         with np.errstate(all="ignore"):  # overflow at absurd inputs is caught just below
             res = physics.binned(edges, PT, sqrt_s=sqrt_s, theory=cfg)
+    except physics.BinError as exc:
+        raise invalid(("body", "bins", exc.index), str(exc)) from exc
     except ValueError as exc:
-        m = _BIN_INDEX.match(str(exc))
-        loc = ("body", "bins", int(m.group(1))) if m else ("body",)
-        raise invalid(loc, str(exc)) from exc
+        raise invalid(("body",), str(exc)) from exc
     for i in range(len(edges)):
         if not all(np.isfinite(res.sigma[k][i]).all() for k in names):
             raise invalid(("body", "bins", i), NOT_FINITE)

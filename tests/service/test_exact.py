@@ -64,7 +64,7 @@ def test_theory_overrides_reach_the_engine(client):
     assert body["theory"]["quarks"] == "ud"
     assert body["theory"]["ldme"]["O3S1_1"] == 2.32
     assert body["theory"]["ldme"]["O3S1_8"] == physics.LDME().O3S1_8
-    cfg = physics.TheoryConfig(sqrt_s=100.0, quarks="ud", ldme=physics.LDME(O3S1_1=2.32))
+    cfg = physics.TheoryConfig(quarks="ud", ldme=physics.LDME(O3S1_1=2.32))
     ev = physics.evaluate(*columns(POINTS[:1]), sqrt_s=100.0, theory=cfg)
     assert body["results"][0]["sigma"]["sing3s1_U"] == ev["sing3s1_U"][0]
     assert body["results"][0]["sigma"]["oct3s1_U"] == ev["oct3s1_U"][0]

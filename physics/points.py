@@ -1,4 +1,4 @@
-"""The exact engine's entry point: all eight channels at arbitrary points.
+"""The exact engine at points: all eight channels at arbitrary (x, z, Q, P_T).
 
 ``evaluate(x, z, Q, PT, sqrt_s=..., theory=...)`` checks every point against
 the physical domain (``physics.kinematics``), evaluates the PDFs once per
@@ -11,8 +11,8 @@ Choices where ``physics.md`` is silent, documented here once:
   gluon are then clipped at zero. Negative values of an LO density
   combination are artefacts (cubic undershoot next to the zero at x = 1);
   clipping keeps every channel non-negative, as physics requires.
-- ``sqrt_s`` may be a scalar or an array (one beam energy per point); it
-  overrides ``theory.sqrt_s`` when given.
+- ``sqrt_s`` is an argument (a scalar or one beam energy per point), not part
+  of ``TheoryConfig``: the beam is kinematics, the config is theory.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import numpy as np
 
 from physics.channels import CHANNELS, OUTPUTS, UNITS, add_totals, combine, xq_factors, zpt_terms
 from physics.config import QUARK_WEIGHTS, TheoryConfig
+from physics.constants import SQRT_S_DEFAULT
 from physics.kinematics import FLAGS, DomainCheck, check_domain
 from physics.pdf import GLUON, GridPDF, load_pdf
 
@@ -95,17 +96,22 @@ def number_densities(pdf: GridPDF, quarks: str, x, Q) -> tuple[np.ndarray, np.nd
 
 
 def evaluate(
-    x, z, Q, PT, *, sqrt_s=None, theory: TheoryConfig | None = None, channels=CHANNELS
+    x,
+    z,
+    Q,
+    PT,
+    *,
+    sqrt_s=SQRT_S_DEFAULT,
+    theory: TheoryConfig | None = None,
+    channels=CHANNELS,
 ) -> Evaluation:
     """Differential cross sections of every channel at points (x, z, Q [GeV], P_T [GeV]).
 
     Returns an ``Evaluation`` (see there); channels in pb/GeV⁴. ``sqrt_s`` in
-    GeV (scalar or per point) defaults to ``theory.sqrt_s`` (63 GeV).
+    GeV, a scalar or one per point (default 63 GeV).
     """
     theory = theory or TheoryConfig()
     pdf = load_pdf(theory.pdf_set)
-    if sqrt_s is None:
-        sqrt_s = theory.sqrt_s
     arrays = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (x, z, Q, PT, sqrt_s)))
     x, z, Q, PT, sqrt_s = (np.ravel(a) for a in arrays)
     check = check_domain(x, z, Q, PT, sqrt_s, pdf)
