@@ -123,17 +123,19 @@ def _q_breakpoints(x_lo, x_hi, s):
     return np.sqrt([v for v in q2 if v > 0.0])
 
 
-def xq_integrals(b: Bin, sqrt_s: float, theory: TheoryConfig, nodes: Nodes) -> dict[str, float]:
-    """∫∫ a_k(x, Q) dx dQ² over the physical part of the bin, for every (x, Q) factor a_k."""
-    pdf = load_pdf(theory.pdf_set)
+def xq_nodes(b: Bin, sqrt_s: float, pdf, nodes: Nodes):
+    """Quadrature nodes of the physical part of the bin in (x, Q), clipped to the PDF grid.
+
+    Returns (x, Q [GeV], weight, y), flat arrays with Σ weight·f ≈ ∫∫ f dx dQ², or
+    None when no part of the bin is physical and on the grid.
+    """
     s = sqrt_s**2
     q_lo = max(b.Q[0], pdf.q_min)
     q_hi = min(b.Q[1], pdf.q_max)
     x_lo = max(b.x[0], pdf.x_min)
     x_hi = min(b.x[1], pdf.x_max)
-    zero = dict.fromkeys(XQ_FACTORS, 0.0)
     if not (q_lo < q_hi and x_lo < x_hi):
-        return zero
+        return None
     cuts = [q for q in _q_breakpoints(x_lo, x_hi, s) if q_lo < q < q_hi]
     edges = np.log(np.array([q_lo, *sorted(cuts), q_hi]))
     lnq, wq = _gauss(nodes.q, edges[:-1], edges[1:])
@@ -144,7 +146,7 @@ def xq_integrals(b: Bin, sqrt_s: float, theory: TheoryConfig, nodes: Nodes) -> d
     hi = np.minimum(x_hi, w_edge)
     open_ = lo < hi
     if not np.any(open_):
-        return zero
+        return None
     Q, wq, lo, hi = Q[open_], wq[open_], lo[open_], hi[open_]
     lnx, wx = _gauss(nodes.x, np.log(lo), np.log(hi))
     x = np.exp(lnx)
@@ -152,6 +154,16 @@ def xq_integrals(b: Bin, sqrt_s: float, theory: TheoryConfig, nodes: Nodes) -> d
     weight = wq[:, None] * wx * x  # dx = x d ln x
     x, Qn, weight = x.ravel(), Qn.ravel(), weight.ravel()
     y = np.minimum(Qn * Qn / (x * s), 1.0)  # rounding at the y = 1 edge
+    return x, Qn, weight, y
+
+
+def xq_integrals(b: Bin, sqrt_s: float, theory: TheoryConfig, nodes: Nodes) -> dict[str, float]:
+    """∫∫ a_k(x, Q) dx dQ² over the physical part of the bin, for every (x, Q) factor a_k."""
+    pdf = load_pdf(theory.pdf_set)
+    found = xq_nodes(b, sqrt_s, pdf, nodes)
+    if found is None:
+        return dict.fromkeys(XQ_FACTORS, 0.0)
+    x, Qn, weight, y = found
     g, q = number_densities(pdf, theory.quarks, x, Qn)
     a = xq_factors(y, Qn, g, q)
     return {name: float(np.dot(weight, a[name])) for name in XQ_FACTORS}

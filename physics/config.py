@@ -5,6 +5,7 @@ One frozen dataclass, defaults from ``physics.md``; pass it explicitly.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
@@ -23,7 +24,11 @@ QUARK_WEIGHTS: dict[str, dict[int, float]] = {
 
 @dataclass(frozen=True)
 class LDME:
-    """Long-distance matrix elements (GeV³, except ⟨O(³P₀[8])⟩ in GeV⁵)."""
+    """Long-distance matrix elements (GeV³, except ⟨O(³P₀[8])⟩ in GeV⁵).
+
+    Finite values of either sign: some published fits have a negative
+    colour-octet element (``physics.ldme``); a channel is then negative too.
+    """
 
     O3S1_8: float = c.O3S1_8
     O3S1_1: float = c.O3S1_1
@@ -33,8 +38,8 @@ class LDME:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if not (value >= 0.0 and value < float("inf")):
-                raise ValueError(f"LDME {f.name} must be finite and >= 0, got {value}")
+            if not math.isfinite(value):
+                raise ValueError(f"LDME {f.name} must be finite, got {value}")
 
 
 @dataclass(frozen=True)

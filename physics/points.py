@@ -25,8 +25,12 @@ import numpy as np
 from physics.channels import CHANNELS, OUTPUTS, UNITS, add_totals, combine, xq_factors, zpt_terms
 from physics.config import QUARK_WEIGHTS, TheoryConfig
 from physics.constants import SQRT_S_DEFAULT
-from physics.kinematics import FLAGS, DomainCheck, check_domain
+from physics.kinematics import DomainCheck, check_domain
 from physics.pdf import GLUON, GridPDF, load_pdf
+
+NEGATIVE_TOTAL = "negative_total"
+"""Flag of a valid point whose total_U or total_L is negative (possible only with a
+negative LDME, ``physics.ldme``)."""
 
 CHUNK = 32768
 """Points per vectorised block: keeps temporaries in cache (measured fastest on 2 cores)."""
@@ -48,6 +52,11 @@ class Evaluation(Mapping):
         self.valid = valid
         self.y = np.where(valid, check.y, np.nan)
         self.flag_masks = {name: mask & valid for name, mask in check.flags.items()}
+        negative = np.zeros(valid.shape, dtype=bool)
+        for name in ("total_U", "total_L"):
+            if name in sigma:
+                negative |= sigma[name] < 0.0  # NaN (invalid points) compares False
+        self.flag_masks[NEGATIVE_TOTAL] = negative & valid
 
     @cached_property
     def reasons(self) -> list[list[str]]:
@@ -59,8 +68,8 @@ class Evaluation(Mapping):
     @cached_property
     def flags(self) -> list[list[str]]:
         out: list[list[str]] = [[] for _ in range(self.valid.size)]
-        for name in FLAGS:
-            for i in np.flatnonzero(self.flag_masks[name]):
+        for name, mask in self.flag_masks.items():
+            for i in np.flatnonzero(mask):
                 out[i].append(name)
         return out
 
