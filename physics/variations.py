@@ -145,9 +145,13 @@ def _plan(theory: TheoryConfig, unc: Uncertainty) -> dict[str, list[_Variation]]
     return plan
 
 
-def _densities(pdf, quarks: str, x, Q, xi_f: float):
+def _densities(pdf, quarks: str, x, Q, xi_f: float, on_grid: bool = False):
     """(g, q_eff) at (x, ξ_F Q) and where that point lies on the grid (elsewhere values are
-    placeholders taken at the nearest grid point)."""
+    placeholders taken at the nearest grid point). ``on_grid``: the caller knows every
+    point is on it (the central set at ξ_F = 1 for valid points)."""
+    if on_grid:
+        g, q = number_densities(pdf, quarks, x, Q)
+        return g, q, np.ones(x.shape, dtype=bool)
     qf = xi_f * Q
     ok = pdf.in_grid(x, qf)
     xs = np.clip(x, pdf.x_min, pdf.x_max)
@@ -168,27 +172,38 @@ def _envelope(
     variations: Sequence[_Variation],
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], np.ndarray]:
     """Envelope of the central values and the variations, per output; and the mask of
-    entries where some variation was left out (off the grid)."""
+    entries where some variation was left out (off the grid).
+
+    A channel of variation v is coef[v, ch] · weighted[ch], so its extremes over v are
+    weighted[ch] times the extreme coefficients (which one depends on the sign of
+    weighted[ch]); the totals need every variation: one (V, 4) × (4, m) product each.
+    """
     lo = {k: np.array(central[k], dtype=float, copy=True) for k in OUTPUTS}
     hi = {k: np.array(central[k], dtype=float, copy=True) for k in OUTPUTS}
     incomplete = np.zeros(np.shape(central["total_U"]), dtype=bool)
     for key in dict.fromkeys(k for k, _ in variations):
         coef = np.array([c for k, c in variations if k == key])  # (V, 8)
-        vals = coef.reshape(coef.shape + (1,) * (weighted[key].ndim - 1)) * weighted[key]
+        w = weighted[key]  # (8, ...)
         good = ok[key]
         incomplete |= ~good
-        outs = {ch: vals[:, i] for i, ch in enumerate(CHANNELS)}
-        # totals as physics.channels.add_totals sums them: oct3s1 + oct1s0 + oct3p0 + sing3s1
-        outs["total_U"] = vals[:, _U_ROWS[0]] + vals[:, _U_ROWS[1]]
-        outs["total_U"] += vals[:, _U_ROWS[2]]
-        outs["total_U"] += vals[:, _U_ROWS[3]]
-        outs["total_L"] = vals[:, _L_ROWS[0]] + vals[:, _L_ROWS[1]]
-        outs["total_L"] += vals[:, _L_ROWS[2]]
-        outs["total_L"] += vals[:, _L_ROWS[3]]
-        for name, v in outs.items():
-            c = central[name]
-            np.minimum(lo[name], np.where(good, v.min(axis=0), c), out=lo[name])
-            np.maximum(hi[name], np.where(good, v.max(axis=0), c), out=hi[name])
+        # left-out variations fall back to the central value
+        keep = None if good.all() else good
+
+        def fold(name, v_lo, v_hi, keep=keep):
+            if keep is not None:
+                v_lo = np.where(keep, v_lo, central[name])
+                v_hi = np.where(keep, v_hi, central[name])
+            np.minimum(lo[name], v_lo, out=lo[name])
+            np.maximum(hi[name], v_hi, out=hi[name])
+
+        c_min, c_max = coef.min(axis=0), coef.max(axis=0)
+        for i, ch in enumerate(CHANNELS):
+            a, b = w[i] * c_min[i], w[i] * c_max[i]
+            fold(ch, np.minimum(a, b), np.maximum(a, b))
+        flat = w.reshape(len(CHANNELS), -1)
+        for name, rows in (("total_U", _U_ROWS), ("total_L", _L_ROWS)):
+            tot = (coef[:, rows] @ flat[rows]).reshape((coef.shape[0], *w.shape[1:]))
+            fold(name, tot.min(axis=0), tot.max(axis=0))
     return lo, hi, incomplete
 
 
@@ -236,16 +251,21 @@ def point_bands(
     src_hi = {s: {k: np.full(n, np.nan) for k in OUTPUTS} for s in plan}
     incomplete = {s: np.zeros(n, dtype=bool) for s in plan}
     keys = list(dict.fromkeys(k for vs in plan.values() for k, _ in vs))
-    idx = np.flatnonzero(central.valid)
+    all_valid = bool(central.valid.all())
+    idx = np.arange(n) if all_valid else np.flatnonzero(central.valid)
+    centre = (theory.pdf_set, 1.0)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
         for start in range(0, idx.size, CHUNK):
-            sel = idx[start : start + CHUNK]
+            # slices when every point is valid: scattered writes cost more than the maths
+            sel = slice(start, start + CHUNK) if all_valid else idx[start : start + CHUNK]
             xb, Qb = x[sel], Q[sel]
             kernel = unit_kernels(central.y[sel], z[sel], Qb, PT[sel])
             weighted, ok = {}, {}
             for key in keys:
-                g, q, ok[key] = _densities(load_pdf(key[0]), theory.quarks, xb, Qb, key[1])
-                weighted[key] = _weight_rows(kernel, g, q)
+                pdf = load_pdf(key[0])
+                found = _densities(pdf, theory.quarks, xb, Qb, key[1], key == centre)
+                ok[key] = found[2]
+                weighted[key] = _weight_rows(kernel, found[0], found[1])
             cen = {k: central[k][sel] for k in OUTPUTS}
             for s, variations in plan.items():
                 lo, hi, inc = _envelope(cen, weighted, ok, variations)
