@@ -16,9 +16,12 @@ import orjson
 import physics
 from physics.binning import Bin
 from physics.kinematics import check_domain
+from physics.ldme import LDME_FIELDS, get_set
+from service import bands
 from service.encode import encode_points
 from service.errors import Unavailable, invalid
-from service.schemas.exact import Theory
+from service.schemas.exact import LdmeModel, Theory
+from service.schemas.theory import UncertaintyModel
 from service.state import PdfSets
 from service.surrogate import FLAG_TRAINING, Surrogate
 
@@ -63,12 +66,32 @@ def theory_config(theory: Theory | None, pdfs: PdfSets):
     if "pdf_set" not in theory.model_fields_set:
         theory = theory.model_copy(update={"pdf_set": pdfs.default})
     pdf_grid(theory.pdf_set, ("body", "theory", "pdf_set"), pdfs)
+    if theory.ldme_set is not None:  # the set's values, overridden by any given in 'ldme'
+        try:
+            base = get_set(theory.ldme_set)
+        except KeyError as exc:
+            raise invalid(("body", "theory", "ldme_set"), str(exc.args[0])) from exc
+        given = theory.ldme.model_fields_set
+        values = {f: getattr(theory.ldme if f in given else base.ldme, f) for f in LDME_FIELDS}
+        theory = theory.model_copy(update={"ldme": LdmeModel(**values)})
     cfg = physics.TheoryConfig(
         pdf_set=theory.pdf_set,
         quarks=theory.quarks,
         ldme=physics.LDME(**theory.ldme.model_dump()),
     )
     return theory, cfg
+
+
+def theory_json(theory: Theory) -> dict:
+    """The resolved theory as answered: ``ldme_set`` only when the request named one."""
+    return theory.model_dump(exclude={"ldme_set"} if theory.ldme_set is None else None)
+
+
+def uncertainty_of(uncertainty: UncertaintyModel | None, pdfs: PdfSets):
+    """The physics-side variations of a request (None without ``uncertainty``)."""
+    if uncertainty is None:
+        return None
+    return bands.resolve(uncertainty, lambda name, loc: pdf_grid(name, loc, pdfs))
 
 
 NOT_FINITE = "the result is not a finite number (floating-point overflow at extreme kinematics)"
@@ -81,15 +104,23 @@ def finite_only(values: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.n
     return (valid & ~broken if broken.any() else valid), broken
 
 
-def exact_points(points, sqrt_s: float, channels, theory: Theory | None, pdfs: PdfSets) -> bytes:
-    """/v1/exact: every point through ``physics.evaluate``."""
+def exact_points(
+    points, sqrt_s: float, channels, theory: Theory | None, pdfs: PdfSets, uncertainty=None
+) -> bytes:
+    """/v1/exact: every point through ``physics.evaluate`` (with ``uncertainty``: and
+    ``physics.variations``)."""
     theory, cfg = theory_config(theory, pdfs)
+    unc = uncertainty_of(uncertainty, pdfs)
     x, z, Q, PT = columns(points, ("x", "z", "Q", "PT"))
     with np.errstate(all="ignore"):  # overflow at absurd inputs is caught just below
         ev = physics.evaluate(x, z, Q, PT, sqrt_s=sqrt_s, theory=cfg)
     valid, broken = finite_only(np.column_stack([ev[k] for k in physics.OUTPUTS]), ev.valid)
     names = outputs(channels)
-    head = {"units": physics.UNITS, "sqrt_s": sqrt_s, "theory": theory.model_dump()}
+    head = {"units": physics.UNITS, "sqrt_s": sqrt_s, "theory": theory_json(theory)}
+    if unc is not None:
+        return bands.points_with_band(
+            head, (x, z, Q, PT), ev, cfg, unc, valid, names, ev.check.reasons, NOT_FINITE
+        )
     return encode_points(
         head,
         np.where(valid, ev.y, np.nan),
@@ -134,9 +165,12 @@ def predict_points(points, sqrt_s: float, channels, surrogate: Surrogate) -> byt
     )
 
 
-def exact_binned(bins, PT, sqrt_s: float, channels, theory: Theory | None, pdfs: PdfSets) -> bytes:
+def exact_binned(
+    bins, PT, sqrt_s: float, channels, theory: Theory | None, pdfs: PdfSets, uncertainty=None
+) -> bytes:
     """/v1/exact/binned: ``physics.binned``; malformed bins are a 422 naming the bin."""
     theory, cfg = theory_config(theory, pdfs)
+    unc = uncertainty_of(uncertainty, pdfs)
     edges = [Bin(x=tuple(b.x), z=tuple(b.z), Q=tuple(b.Q)) for b in bins]
     for i, b in enumerate(edges):
         problems = b.problems()
@@ -163,10 +197,12 @@ def exact_binned(bins, PT, sqrt_s: float, channels, theory: Theory | None, pdfs:
         }
         for i, b in enumerate(edges)
     ]
+    if unc is not None:
+        bands.add_binned_bands(results, edges, sqrt_s, cfg, unc, res, names, NOT_FINITE)
     body = {
         "units": res.units,
         "sqrt_s": sqrt_s,
-        "theory": theory.model_dump(),
+        "theory": theory_json(theory),
         "results": results,
     }
     return orjson.dumps(body, option=_NUMPY)

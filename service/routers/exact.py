@@ -16,7 +16,9 @@ router = APIRouter(prefix="/v1/exact", tags=["exact"], route_class=OrjsonRoute)
 @router.post("", response_model=ExactResponse, responses=PROBLEM_RESPONSES)
 def exact(body: ExactRequest, st: State) -> JSONBytes:
     """All eight channels and the totals at each point (pb/GeV⁴), from the exact engine."""
-    out = compute.exact_points(body.points, body.sqrt_s, body.channels, body.theory, st.pdf_sets)
+    out = compute.exact_points(
+        body.points, body.sqrt_s, body.channels, body.theory, st.pdf_sets, body.uncertainty
+    )
     st.metrics.points.labels("exact").inc(len(body.points))
     return JSONBytes(out)
 
@@ -25,7 +27,7 @@ def exact(body: ExactRequest, st: State) -> JSONBytes:
 def exact_binned(body: BinnedRequest, st: State) -> JSONBytes:
     """dσ/dP_T² (pb/GeV²) integrated over x, z and Q² in the physical part of each bin."""
     out = compute.exact_binned(
-        body.bins, body.PT, body.sqrt_s, body.channels, body.theory, st.pdf_sets
+        body.bins, body.PT, body.sqrt_s, body.channels, body.theory, st.pdf_sets, body.uncertainty
     )
     st.metrics.points.labels("exact_binned").inc(len(body.bins) * len(body.PT))
     return JSONBytes(out)

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.schemas.common import Channels, Finite, Output, SqrtS
 from service.schemas.exact import Theory
+from service.schemas.theory import Band, UncertaintyModel
 
 Edges = Annotated[tuple[Finite, Finite], Field(description="[lo, hi] with lo < hi.")]
 
@@ -43,6 +44,9 @@ class BinnedRequest(BaseModel):
     sqrt_s: SqrtS = 63.0
     channels: Channels = None
     theory: Theory | None = None
+    uncertainty: UncertaintyModel | None = Field(
+        None, description="Theory variations: adds a 'band' to every bin's result."
+    )
 
 
 class BinResult(BaseModel):
@@ -50,6 +54,10 @@ class BinResult(BaseModel):
     physical: bool = Field(description="False when no part of the bin is physical (σ = 0).")
     PT: list[float]
     sigma: dict[Output, list[float]] = Field(description="dσ/dP_T² in pb/GeV², one per PT.")
+    band: Band | None = Field(None, description="Only with 'uncertainty': lists, one per PT.")
+    flags: list[str] | None = Field(
+        None, description="Only with 'uncertainty': scale_band_incomplete, pdf_band_incomplete."
+    )
 
 
 class BinnedResponse(BaseModel):

@@ -119,7 +119,7 @@ def test_non_finite_numbers_are_refused_whole_without_echo(client, literal):
         ({"points": [], "extra": 1}, ("body", "extra")),
         ({"points": [], "theory": {"quarks": "all"}}, ("body", "theory", "quarks")),
         (
-            {"points": [], "theory": {"ldme": {"O3S1_8": -1.0}}},
+            {"points": [], "theory": {"ldme": {"O3S1_8": "0.003"}}},  # negative is allowed
             ("body", "theory", "ldme", "O3S1_8"),
         ),
         ({"points": [], "theory": {"pdf_set": "NoSuchSet"}}, ("body", "theory", "pdf_set")),
