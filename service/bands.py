@@ -144,3 +144,13 @@ def add_binned_bands(
     for i, result in enumerate(results):
         result["band"] = _band_at(cols, names, i)
         result["flags"] = [f for f in BAND_FLAGS if bands.flag_masks[f][i]]
+
+
+def band_factor(unc: UncertaintyModel | None) -> float:
+    """Cost of a request with ``unc`` relative to the same request without it (for
+    admission, ``service.admission``): the engine's share grows with the PDF evaluations,
+    the encoding's with the values per result (2 per source plus the combined 2)."""
+    if unc is None:
+        return 1.0
+    sources = sum(bool(v) for v in (unc.ldme_sets, unc.scales, unc.pdf_sets))
+    return 1.0 + 1.5 * (2 + 2 * sources)
