@@ -301,6 +301,8 @@ class GridPDF:
         )
         self._interpolants: dict[tuple, Interpolant] = {}
         self._lock = threading.Lock()
+        # sets of one family share their knots: points located once serve all of them
+        self.knots = tuple((s.xs.tobytes(), s.qs.tobytes()) for s in subgrids)
 
     # -- LHAPDF-like surface -------------------------------------------------
     def xfxQ(self, pid: int, x, Q) -> np.ndarray:

@@ -26,7 +26,7 @@ from physics.channels import CHANNELS, OUTPUTS, UNITS, add_totals, combine, xq_f
 from physics.config import QUARK_WEIGHTS, TheoryConfig
 from physics.constants import SQRT_S_DEFAULT
 from physics.kinematics import DomainCheck, check_domain
-from physics.pdf import GLUON, GridPDF, load_pdf
+from physics.pdf import GLUON, GridCells, GridPDF, load_pdf
 
 NEGATIVE_TOTAL = "negative_total"
 """Flag of a valid point whose total_U or total_L is negative (possible only with a
@@ -93,11 +93,17 @@ def pdf_factors(pdf: GridPDF, quarks: str):
     return pdf.combination({GLUON: 1.0}), pdf.combination(QUARK_WEIGHTS[quarks])
 
 
-def number_densities(pdf: GridPDF, quarks: str, x, Q) -> tuple[np.ndarray, np.ndarray]:
-    """g(x, Q) and q_eff(x, Q) as number densities, clipped at zero (points must be on the grid)."""
+def number_densities(
+    pdf: GridPDF, quarks: str, x, Q, cells: GridCells | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """g(x, Q) and q_eff(x, Q) as number densities, clipped at zero (points must be on the grid).
+
+    ``cells``: the points already located on a grid with the same knots (``GridPDF.knots``).
+    """
     gluon, quark = pdf_factors(pdf, quarks)
-    q2 = Q * Q
-    cells = pdf.locate_log(np.log(x), np.log(q2), q2)  # ln(Q·Q) as the knots, not 2 ln Q
+    if cells is None:
+        q2 = Q * Q
+        cells = pdf.locate_log(np.log(x), np.log(q2), q2)  # ln(Q·Q) as the knots, not 2 ln Q
     inv_x = 1.0 / x
     g = np.maximum(gluon.at(cells), 0.0) * inv_x
     q = np.maximum(quark.at(cells), 0.0) * inv_x

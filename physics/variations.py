@@ -145,18 +145,25 @@ def _plan(theory: TheoryConfig, unc: Uncertainty) -> dict[str, list[_Variation]]
     return plan
 
 
-def _densities(pdf, quarks: str, x, Q, xi_f: float, on_grid: bool = False):
+def _densities(pdf, quarks: str, x, Q, xi_f: float, located: dict, on_grid: bool = False):
     """(g, q_eff) at (x, ξ_F Q) and where that point lies on the grid (elsewhere values are
     placeholders taken at the nearest grid point). ``on_grid``: the caller knows every
-    point is on it (the central set at ξ_F = 1 for valid points)."""
+    point is on it (the central set at ξ_F = 1 for valid points). ``located`` caches the
+    points' grid cells per (knots, ξ_F) across sets of one family."""
     if on_grid:
-        g, q = number_densities(pdf, quarks, x, Q)
-        return g, q, np.ones(x.shape, dtype=bool)
-    qf = xi_f * Q
-    ok = pdf.in_grid(x, qf)
-    xs = np.clip(x, pdf.x_min, pdf.x_max)
-    qs = np.clip(qf, pdf.q_min, pdf.q_max)
-    g, q = number_densities(pdf, quarks, xs, qs)
+        ok = np.ones(x.shape, dtype=bool)
+        xs, qs = x, Q
+    else:
+        qf = xi_f * Q
+        ok = pdf.in_grid(x, qf)
+        xs = np.clip(x, pdf.x_min, pdf.x_max)
+        qs = np.clip(qf, pdf.q_min, pdf.q_max)
+    key = (pdf.knots, xi_f)
+    cells = located.get(key)
+    if cells is None:
+        q2 = qs * qs
+        cells = located[key] = pdf.locate_log(np.log(xs), np.log(q2), q2)
+    g, q = number_densities(pdf, quarks, xs, qs, cells)
     return g, q, ok
 
 
@@ -260,10 +267,10 @@ def point_bands(
             sel = slice(start, start + CHUNK) if all_valid else idx[start : start + CHUNK]
             xb, Qb = x[sel], Q[sel]
             kernel = unit_kernels(central.y[sel], z[sel], Qb, PT[sel])
-            weighted, ok = {}, {}
+            weighted, ok, located = {}, {}, {}
             for key in keys:
                 pdf = load_pdf(key[0])
-                found = _densities(pdf, theory.quarks, xb, Qb, key[1], key == centre)
+                found = _densities(pdf, theory.quarks, xb, Qb, key[1], located, key == centre)
                 ok[key] = found[2]
                 weighted[key] = _weight_rows(kernel, found[0], found[1])
             cen = {k: central[k][sel] for k in OUTPUTS}
@@ -308,9 +315,9 @@ def binned_bands(
         x, Qn, weight, y = found
         kin = xq_factors(y, Qn, 1.0, 1.0)
         zint = z_integrals(b.z[0], b.z[1], PT, unit_theory, nodes)
-        weighted, ok = {}, {}
+        weighted, ok, located = {}, {}, {}
         for key in keys:
-            g, q, good = _densities(load_pdf(key[0]), theory.quarks, x, Qn, key[1])
+            g, q, good = _densities(load_pdf(key[0]), theory.quarks, x, Qn, key[1], located)
             dens = {"frag": q, **{k: g for k in XQ_FACTORS if k != "frag"}}
             a = {k: float(np.dot(weight, kin[k] * dens[k])) for k in XQ_FACTORS}
             unit = combine(a, zint)
