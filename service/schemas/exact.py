@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 import physics
 from service.schemas.common import EXAMPLE_POINT, Channels, Point, SqrtS
-from service.schemas.theory import BandedPointResult, UncertaintyModel
+from service.schemas.theory import BandedPointResult, LdmeSetName, UncertaintyModel
 
 _D = physics.LDME()
 
@@ -44,9 +44,8 @@ class Theory(BaseModel):
         "full", description="'full': u, ū, d, d̄, s, s̄; 'ud': u and d only (original study)."
     )
     ldme: LdmeModel = Field(default_factory=LdmeModel)
-    ldme_set: str | None = Field(
+    ldme_set: LdmeSetName | None = Field(
         None,
-        max_length=100,
         description="A registered LDME set (GET /v1/theory) as the central LDMEs; values "
         "given in 'ldme' override it field by field.",
         examples=["Chao2012"],

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 import physics
-from physics.ldme import DEFAULT_LDME_SET
+from physics.ldme import DEFAULT_LDME_SET, REGISTRY
 from physics.variations import SCALE_CHOICES
 from service.schemas.common import Finite, Output, PointResult
 
@@ -16,6 +16,13 @@ MAX_LDME_SETS = 16
 MAX_PDF_SETS = 8
 
 SignedLdme = Annotated[Finite, Field(description="Finite; negative values allowed.")]
+
+LdmeSetName = Annotated[
+    str,
+    # documented as an enum, so that a schema-valid request names a registered set; the
+    # check itself is service.bands.resolve's (a 422 naming the entry)
+    Field(max_length=100, json_schema_extra={"enum": list(REGISTRY)}),
+]
 
 
 class LdmeSetModel(BaseModel):
@@ -31,7 +38,7 @@ class LdmeSetModel(BaseModel):
 
 
 LdmeSetRef = Annotated[
-    str | LdmeSetModel,
+    LdmeSetName | LdmeSetModel,
     Field(description="A registered set's name (GET /v1/theory) or a set given by value."),
 ]
 
@@ -106,3 +113,11 @@ class BandedPointResult(PointResult):
         "in pb/GeV⁴. Flags scale_band_incomplete / pdf_band_incomplete mark points where a "
         "variation left the PDF grid and was left out; negative_total a negative total.",
     )
+
+
+def document_pdf_sets(schemas: dict, pdf_sets: list[str]) -> None:
+    """OpenAPI: the items of ``uncertainty.pdf_sets`` are the installed sets (an enum)."""
+    field = schemas.get("UncertaintyModel", {}).get("properties", {}).get("pdf_sets", {})
+    for branch in field.get("anyOf", [field]):
+        if branch.get("type") == "array" and pdf_sets:
+            branch["items"]["enum"] = pdf_sets
