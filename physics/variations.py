@@ -181,36 +181,41 @@ def _envelope(
     """Envelope of the central values and the variations, per output; and the mask of
     entries where some variation was left out (off the grid).
 
-    A channel of variation v is coef[v, ch] · weighted[ch], so its extremes over v are
-    weighted[ch] times the extreme coefficients (which one depends on the sign of
-    weighted[ch]); the totals need every variation: one (V, 4) × (4, m) product each.
+    A channel of variation v is coef[v, ch] · weighted[ch], and weighted[ch] ≥ 0 (a
+    kernel with unit LDMEs, non-negative in the physical domain as the property test of
+    ``tests/physics/test_points.py`` shows, times a density clipped at zero): its extremes
+    over v are weighted[ch] times the extreme coefficients. The totals need every
+    variation: one (V, 4) × (4, m) product each.
     """
-    lo = {k: np.array(central[k], dtype=float, copy=True) for k in OUTPUTS}
-    hi = {k: np.array(central[k], dtype=float, copy=True) for k in OUTPUTS}
+    lo: dict[str, np.ndarray] = {}
+    hi: dict[str, np.ndarray] = {}
     incomplete = np.zeros(np.shape(central["total_U"]), dtype=bool)
+
+    def fold(name, v_lo, v_hi, keep):
+        c = central[name]
+        if keep is not None:  # left-out variations fall back to the central value
+            v_lo = np.where(keep, v_lo, c)
+            v_hi = np.where(keep, v_hi, c)
+        if name in lo:
+            np.minimum(lo[name], v_lo, out=lo[name])
+            np.maximum(hi[name], v_hi, out=hi[name])
+        else:
+            lo[name] = np.minimum(c, v_lo)
+            hi[name] = np.maximum(c, v_hi)
+
     for key in dict.fromkeys(k for k, _ in variations):
         coef = np.array([c for k, c in variations if k == key])  # (V, 8)
         w = weighted[key]  # (8, ...)
         good = ok[key]
         incomplete |= ~good
-        # left-out variations fall back to the central value
         keep = None if good.all() else good
-
-        def fold(name, v_lo, v_hi, keep=keep):
-            if keep is not None:
-                v_lo = np.where(keep, v_lo, central[name])
-                v_hi = np.where(keep, v_hi, central[name])
-            np.minimum(lo[name], v_lo, out=lo[name])
-            np.maximum(hi[name], v_hi, out=hi[name])
-
         c_min, c_max = coef.min(axis=0), coef.max(axis=0)
         for i, ch in enumerate(CHANNELS):
-            a, b = w[i] * c_min[i], w[i] * c_max[i]
-            fold(ch, np.minimum(a, b), np.maximum(a, b))
+            fold(ch, w[i] * c_min[i], w[i] * c_max[i], keep)
         flat = w.reshape(len(CHANNELS), -1)
         for name, rows in (("total_U", _U_ROWS), ("total_L", _L_ROWS)):
             tot = (coef[:, rows] @ flat[rows]).reshape((coef.shape[0], *w.shape[1:]))
-            fold(name, tot.min(axis=0), tot.max(axis=0))
+            fold(name, tot.min(axis=0), tot.max(axis=0), keep)
     return lo, hi, incomplete
 
 
@@ -223,11 +228,19 @@ def combine_in_quadrature(
         c = np.asarray(central[k], dtype=float)
         up = np.zeros_like(c)
         down = np.zeros_like(c)
+        d = np.empty_like(c)
         for s_lo, s_hi in sources.values():
-            up += (s_hi[k] - c) ** 2
-            down += (c - s_lo[k]) ** 2
-        hi[k] = c + np.sqrt(up)
-        lo[k] = c - np.sqrt(down)
+            np.subtract(s_hi[k], c, out=d)
+            d *= d
+            up += d
+            np.subtract(c, s_lo[k], out=d)
+            d *= d
+            down += d
+        np.sqrt(up, out=up)
+        np.sqrt(down, out=down)
+        up += c
+        hi[k] = up
+        lo[k] = np.subtract(c, down, out=down)
     return lo, hi
 
 
@@ -254,11 +267,15 @@ def point_bands(
     n = central.valid.size
     x, z, Q, PT = (np.broadcast_to(a, (n,)) for a in (x, z, Q, PT))
     plan = _plan(theory, uncertainty)
-    src_lo = {s: {k: np.full(n, np.nan) for k in OUTPUTS} for s in plan}
-    src_hi = {s: {k: np.full(n, np.nan) for k in OUTPUTS} for s in plan}
+    all_valid = bool(central.valid.all())
+
+    def blank():  # every entry is written below when every point is valid
+        return np.empty(n) if all_valid else np.full(n, np.nan)
+
+    src_lo = {s: {k: blank() for k in OUTPUTS} for s in plan}
+    src_hi = {s: {k: blank() for k in OUTPUTS} for s in plan}
     incomplete = {s: np.zeros(n, dtype=bool) for s in plan}
     keys = list(dict.fromkeys(k for vs in plan.values() for k, _ in vs))
-    all_valid = bool(central.valid.all())
     idx = np.arange(n) if all_valid else np.flatnonzero(central.valid)
     centre = (theory.pdf_set, 1.0)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
