@@ -17,13 +17,13 @@ import physics
 from physics.binning import Bin
 from physics.kinematics import check_domain
 from physics.ldme import LDME_FIELDS, get_set
+from runtime.surrogate import FLAG_TRAINING, Surrogate
 from service import bands
 from service.encode import encode_points
 from service.errors import Unavailable, invalid
 from service.schemas.exact import LdmeModel, Theory
 from service.schemas.theory import UncertaintyModel
 from service.state import PdfSets
-from service.surrogate import FLAG_TRAINING, Surrogate
 
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 
@@ -147,7 +147,7 @@ def predict_points(points, sqrt_s: float, channels, surrogate: Surrogate) -> byt
     sigma[~valid] = np.nan
     y = np.where(valid, check.y, np.nan)
     flags = {name: mask & valid for name, mask in check.flags.items()}
-    flags[FLAG_TRAINING] = valid & ~surrogate.domain.contains(sqrt_s, x, z, Q, PT, check.y)
+    flags[FLAG_TRAINING] = valid & ~surrogate.domain.contains_points(sqrt_s, x, z, Q, PT)
     names = outputs(channels)
     col = {name: j for j, name in enumerate(physics.OUTPUTS)}
     head = {

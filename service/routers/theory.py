@@ -9,10 +9,14 @@ from physics.variations import SCALE_CHOICES
 from service.routers.base import State
 from service.schemas.theory import TheoryInfo
 
-router = APIRouter(prefix="/v1", tags=["theory"])
+router = APIRouter(prefix="/v1", tags=["predictions"])
 
 
-@router.get("/theory", response_model=TheoryInfo)
+@router.get(
+    "/theory",
+    response_model=TheoryInfo,
+    summary="What a theory band can vary (LDME sets, scales, PDF sets)",
+)
 def theory(st: State) -> TheoryInfo:
     """The registered LDME sets (values, units, source, note), the scale-variation schemes
     and the installed PDF sets, each usable in a request's ``uncertainty``."""

@@ -80,7 +80,7 @@ def _truncate(path: Path) -> None:
 
 def _resign(set_dir: Path, rel: str) -> None:
     """Make the manifest's sha256 of ``rel`` match the file again (a bad export, not tampering)."""
-    from service.artifacts import sha256_file
+    from runtime.artifacts import sha256_file
 
     manifest = json.loads((set_dir / "manifest.json").read_text())
     manifest["files"][rel] = sha256_file(set_dir / rel)
@@ -144,7 +144,7 @@ def _(art, tmp, mp):
     (art / "anomaly" / "manifest.json").write_text("{not json")
 
 
-@fault("default PDF set not installed (JPSI_PDF_SET=NoSuchSet)", {"pdf"},
+@fault("default PDF set not installed (JPSI_PDF_SET=NoSuchSet)", {"pdf", "explain", "anomaly"},
        "PDF set 'NoSuchSet' not found")  # fmt: skip
 def _(art, tmp, mp):
     return {"pdf_set": "NoSuchSet"}
