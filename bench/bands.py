@@ -24,7 +24,6 @@ import dataclasses  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -32,7 +31,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import physics  # noqa: E402
-from bench.exact import sample_points  # noqa: E402
+from bench.exact import best_of, sample_points  # noqa: E402
 from physics.ldme import DEFAULT_LDME_SET, LDME_FIELDS, REGISTRY, LDMESet  # noqa: E402
 from physics.variations import Uncertainty, binned_bands, point_bands  # noqa: E402
 
@@ -53,15 +52,6 @@ def ldme_sets() -> tuple[LDMESet, ...]:
     double = LDMESet.custom("double", **{f: 2.0 * v for f, v in values.items()})
     flipped = LDMESet.custom("negative_3P0", **{**values, "O3P0_8": -values["O3P0_8"]})
     return (base, half, double, flipped)
-
-
-def best_of(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), float(np.median(times))
 
 
 def main(argv=None):
