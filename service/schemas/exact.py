@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 import physics
+from physics.constants import SQRT_S_DEFAULT
 from service.schemas.common import EXAMPLE_POINT, Channels, Point, SqrtS
 from service.schemas.theory import BandedPointResult, LdmeSetName, UncertaintyModel
 
@@ -56,12 +57,14 @@ class ExactRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"points": [EXAMPLE_POINT], "sqrt_s": 63.0, "channels": ["total_U"]}]
+            "examples": [
+                {"points": [EXAMPLE_POINT], "sqrt_s": SQRT_S_DEFAULT, "channels": ["total_U"]}
+            ]
         },
     )
 
     points: list[Point] = Field(description="Kinematic points (at most 10 000 by default).")
-    sqrt_s: SqrtS = 63.0
+    sqrt_s: SqrtS = SQRT_S_DEFAULT
     channels: Channels = None
     theory: Theory | None = None
     uncertainty: UncertaintyModel | None = Field(
