@@ -211,6 +211,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             rate=settings.rate_limit_per_second,
             size=settings.bucket_size,
             by_api_key=settings.api_key is not None,
+            # a page load fetches several static assets at once: only the API is limited
+            exempt=OPERATIONS | OPEN_PATHS,
         )
     if settings.api_key:
         key = settings.api_key.get_secret_value()
