@@ -301,6 +301,8 @@ class GridPDF:
         )
         self._interpolants: dict[tuple, Interpolant] = {}
         self._lock = threading.Lock()
+        # sets of one family share their knots: points located once serve all of them
+        self.knots = tuple((s.xs.tobytes(), s.qs.tobytes()) for s in subgrids)
 
     # -- LHAPDF-like surface -------------------------------------------------
     def xfxQ(self, pid: int, x, Q) -> np.ndarray:
@@ -458,14 +460,9 @@ def _readable(path: Path, mtime_ns: int, size: int) -> bool:
     return True
 
 
-@functools.lru_cache(maxsize=16)
-def _load_resolved(path: Path) -> GridPDF:
-    return read_lhagrid(path)
-
-
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=32)
 def _load_named(name: str, data_path: str) -> GridPDF:
-    return _load_resolved(find_pdf(name).resolve())
+    return read_lhagrid(find_pdf(name))
 
 
 def load_pdf(name: str | None = None) -> GridPDF:
@@ -473,6 +470,7 @@ def load_pdf(name: str | None = None) -> GridPDF:
 
     ``name`` may also be the path of an ``lhagrid1`` member file. Names are
     resolved once per value of ``LHAPDF_DATA_PATH`` (no file-system search on
-    repeated calls).
+    repeated calls). This is the one cache of PDF grids: callers (the service
+    included) call it instead of keeping their own.
     """
     return _load_named(name or DEFAULT_PDF_SET, os.environ.get("LHAPDF_DATA_PATH", ""))
