@@ -208,6 +208,7 @@ class Interpolant:
             else:
                 result *= tx
                 result += acc
+        assert result is not None  # the loop runs over four coefficient rows
         return result
 
     def __call__(self, x, Q) -> np.ndarray:
@@ -268,7 +269,8 @@ class GridPDF:
         self.q_max = float(subgrids[-1].qs[-1])
         # Global numbering of Q cells across subgrids; a boundary knot starts the upper one.
         lower, inv_dq, offset, xblock = [], [], [], []
-        xlower, xinv = [], []
+        xlower: list[np.ndarray] = []
+        xinv: list[np.ndarray] = []
         self._shared_x = all(np.array_equal(s.xs, subgrids[0].xs) for s in subgrids)
         self._x_blocks: list[tuple[int, int]] = []
         row = 0

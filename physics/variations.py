@@ -284,7 +284,9 @@ def point_bands(
             sel = slice(start, start + CHUNK) if all_valid else idx[start : start + CHUNK]
             xb, Qb = x[sel], Q[sel]
             kernel = unit_kernels(central.y[sel], z[sel], Qb, PT[sel])
-            weighted, ok, located = {}, {}, {}
+            weighted: dict = {}
+            ok: dict = {}
+            located: dict = {}
             for key in keys:
                 pdf = load_pdf(key[0])
                 found = _densities(pdf, theory.quarks, xb, Qb, key[1], located, key == centre)
@@ -332,7 +334,9 @@ def binned_bands(
         x, Qn, weight, y = found
         kin = xq_factors(y, Qn, 1.0, 1.0)
         zint = z_integrals(b.z[0], b.z[1], PT, unit_theory, nodes)
-        weighted, ok, located = {}, {}, {}
+        weighted: dict = {}
+        ok: dict = {}
+        located: dict = {}
         for key in keys:
             g, q, good = _densities(load_pdf(key[0]), theory.quarks, x, Qn, key[1], located)
             dens = {"frag": q, **{k: g for k in XQ_FACTORS if k != "frag"}}
