@@ -3,7 +3,7 @@
 Conventions throughout: x, z, y dimensionless; Q, P_T, √s in GeV (Q, never Q²,
 unless a name says Q2); PDFs as LHAPDF returns them, x·f; channel values in
 pb/GeV⁴ (measure dx dz dQ² dP_T²), binned values in pb/GeV² (dσ/dP_T²).
-The model is ``shared/spec/physics.md``.
+The model is ``docs/physics.md``.
 """
 
 from physics.binning import Bin, binned

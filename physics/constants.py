@@ -1,4 +1,4 @@
-"""Physical constants and model defaults (``shared/spec/physics.md``, "Constants").
+"""Physical constants and model defaults (``docs/physics.md``, "Constants").
 
 Units: GeV for masses and energies, pb for cross sections. Values are the
 defaults of the original study (arXiv:2308.08605, arXiv:2310.13737).
