@@ -5,7 +5,7 @@
   that runs the project, not to it.
 - Every section of ``docs/physics.md`` that a docstring or comment cites by name
   (``physics.md``, "The eight channels") exists as a heading there.
-- Every relative link in ``docs/*.md`` leads to a file that exists.
+- Every relative link in ``docs/*.md`` and the README leads to a file that exists.
 """
 
 from __future__ import annotations
@@ -92,14 +92,17 @@ def test_the_citation_pattern_reads_every_form():
     ]
 
 
-@pytest.mark.parametrize("page", sorted(p.name for p in DOCS.glob("*.md")))
+PAGES = sorted(["README.md", *(p.relative_to(ROOT).as_posix() for p in DOCS.glob("*.md"))])
+
+
+@pytest.mark.parametrize("page", PAGES)
 def test_relative_links_in_the_docs_resolve(page):
-    text = (DOCS / page).read_text()
-    targets = re.findall(r"\]\(([^)\s]+)\)", text)
+    path = ROOT / page
+    targets = re.findall(r"\]\(([^)\s]+)\)", path.read_text())
     broken = [
         t
         for t in targets
         if not t.startswith(("http://", "https://", "#", "mailto:"))
-        and not (DOCS / t.split("#")[0]).exists()
+        and not (path.parent / t.split("#")[0]).exists()
     ]
     assert not broken, f"{page}: links to missing files: {broken}"
