@@ -68,8 +68,15 @@ def _operational_responses(settings: Settings, path: str, operation: dict) -> di
     if "requestBody" in operation:
         out["408"] = _problem(f"Body not received within {settings.body_timeout_seconds:g} s.")
         out["415"] = _problem("Content-Type is not application/json, or the body is encoded.")
+        out["413"] = _problem(
+            "Body over the byte limit, or a request that alone would take longer than the "
+            "deadline (JPSI_REQUEST_DEADLINE_SECONDS)."
+        )
     if path not in OPERATIONS:
-        out["503"] = _problem("Over the in-flight limit (with Retry-After), or not loaded.")
+        out["503"] = _problem(
+            "Over the in-flight limit, or it would finish past the deadline behind the work "
+            "already admitted (both with Retry-After), or a model is not loaded."
+        )
         if settings.rate_limit_per_second:
             out["429"] = _problem("Over the rate limit; Retry-After says when to retry.")
     if settings.api_key and path not in OPEN_PATHS:

@@ -46,5 +46,5 @@ def test_every_listed_pdf_set_answers_and_no_answer_shows_a_path(client):
         assert r.status_code == 200, (name, r.text)
     r = client.post("/v1/pdf", json={"pdf_set": "CT14qed_proton", "points": [{"x": 0.1, "Q": 10}]})
     assert r.status_code == 422 and error_locs(r) == [("body", "pdf_set")]
-    for r in (r, client.get("/readyz"), client.get("/v1/models")):
-        assert "site-packages" not in r.text and "/share/Pythia8" not in r.text
+    for answer in (r, client.get("/readyz"), client.get("/v1/models")):
+        assert "site-packages" not in answer.text and "/share/Pythia8" not in answer.text
