@@ -106,3 +106,14 @@ def test_relative_links_in_the_docs_resolve(page):
         and not (path.parent / t.split("#")[0]).exists()
     ]
     assert not broken, f"{page}: links to missing files: {broken}"
+
+
+@pytest.mark.parametrize("page", sorted(p.relative_to(ROOT).as_posix() for p in DOCS.glob("*.md")))
+def test_files_the_docs_name_exist(page):
+    """A path in backticks (``physics/binning.py``) in docs/ names a file of the repository."""
+    text = (ROOT / page).read_text()
+    paths = set(
+        re.findall(r"`([A-Za-z_][\w.-]*(?:/[\w.-]+)+\.(?:py|md|json|onnx|npy|lock))`", text)
+    )
+    missing = sorted(p for p in paths if not (ROOT / p).exists())
+    assert not missing, f"{page} names files that do not exist: {missing}"
