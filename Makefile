@@ -26,8 +26,7 @@ serve: $(STAMP)
 # Rebuilds every shipped artifact set with its fixed seed: the surrogate
 # (artifacts/surrogate), then the explanation background and anomaly model.
 train: $(STAMP)
-	$(BIN)/jpsi-train
-	$(BIN)/python -m training.anomaly
+	$(BIN)/jpsi-train all
 
 bench: $(STAMP)
 	$(BIN)/python bench/exact.py

@@ -83,10 +83,12 @@ def uvicorn_options(settings: Settings) -> dict:
         # the service logs its own access lines (JPSI_ACCESS_LOG), with the request id
         "access_log": False,
         "loop": "uvloop",
-        # httptools plus a deadline and a size cap on the request head (service/http.py)
+        # httptools plus a deadline and a size cap on the request head, and a connection limit
+        # that answers problem+json and lets probes through (service/http.py): uvicorn's own
+        # limit_concurrency stays off
         "http": "service.http:GuardedHttpToolsProtocol",
         "timeout_keep_alive": settings.keep_alive_seconds,
-        "limit_concurrency": settings.max_connections,
+        "limit_concurrency": None,
         "backlog": BACKLOG,
         "timeout_graceful_shutdown": 30,
     }

@@ -111,13 +111,16 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(
         64 * 1024,
         ge=1024,
-        description="Request line plus headers (431 past it; httptools has no limit).",
+        description="Bytes of a request head: request line and headers up to the blank line "
+        "that ends them, CRLFs included; a longer head gets 431 (httptools has no limit).",
     )
     max_connections: int = Field(
         1024,
         ge=1,
-        description="Open connections per worker past which uvicorn itself answers a plain "
-        "503 (its limit_concurrency): a backstop, keep it above max_concurrent_requests.",
+        description="Open connections per worker, idle and half-sent ones included, past "
+        "which a request gets 503 problem+json with Retry-After and its connection is closed "
+        "(/healthz, /readyz and /metrics are still answered): a backstop, keep it above "
+        "max_concurrent_requests.",
     )
     keep_alive_seconds: int = Field(
         5, ge=1, description="Idle keep-alive connections are closed after this long."
