@@ -209,7 +209,7 @@ def write_card(run, directory: Path) -> None:
     weakest = run.data["weakest"]
     text = f"""# Model card: jpsi-surrogate {"(quick run: NOT for shipping)" if c.quick else ""}
 
-J/ψ production in e p SIDIS at leading order (NRQCD + TMD, `shared/spec/physics.md`):
+J/ψ production in e p SIDIS at leading order (NRQCD + TMD, `docs/physics.md`):
 all eight channels plus total_U and total_L, pb/GeV⁴, for the default theory
 (PDF set {run.theory.pdf_set}, quarks "{run.theory.quarks}", Chao et al. LDMEs).
 
