@@ -1,0 +1,1 @@
+"""jpsi-score: Parquet/CSV files of kinematic points scored in process, on Dask or through the service."""
