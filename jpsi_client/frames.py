@@ -95,7 +95,8 @@ def precheck(cols: Mapping[str, np.ndarray], sqrt_s: np.ndarray) -> tuple[np.nda
             if name == SQRT_S and np.isfinite(v):
                 msg = f"sqrt_s = {v:.6g} GeV outside (0, {SQRT_S_MAX:g}]"
             else:
-                msg = f"{name} = {v} is not finite"
+                unit = " GeV" if name in ("Q", "PT") else ""
+                msg = f"{name} = {v}{unit} is not finite"
             reasons.setdefault(int(i), []).append(msg)
     return ok, reasons
 
