@@ -204,17 +204,20 @@ class _Calls:
             body = spec["paths"][path]["post"]["requestBody"]["content"]
         except (KeyError, TypeError):
             return "points"
-        if wire.ARROW in body:
-            return "arrow"
+        return "arrow" if wire.ARROW in body else self._json_format(spec, body)
+
+    @staticmethod
+    def _json_format(spec: dict[str, Any], body: dict[str, Any]) -> str:
+        """ "columns" if the JSON body schema has a ``columns`` property, else "points"."""
         schema = (body.get(wire.JSON) or {}).get("schema") or {}
-        seen = 0
-        while "$ref" in schema and seen < 10:  # "#/components/schemas/Name"
+        for _ in range(10):  # follow "#/components/schemas/Name" references
+            if "$ref" not in schema:
+                break
             node: Any = spec
             for part in schema["$ref"].lstrip("#/").split("/"):
                 node = node.get(part, {}) if isinstance(node, dict) else {}
-            schema, seen = node, seen + 1
-        props = schema.get("properties") or {}
-        return "columns" if "columns" in props else "points"
+            schema = node
+        return "columns" if "columns" in (schema.get("properties") or {}) else "points"
 
     def _rows_for(self, fmt: str) -> int:
         if self.max_rows is not None:
@@ -222,17 +225,24 @@ class _Calls:
         return ARROW_ROWS if fmt == "arrow" else JSON_ROWS
 
     def _step_down(self, path: str, fmt: str) -> str:
-        nxt = wire.FORMATS[wire.FORMATS.index(fmt) + 1]
+        """After a 415 to ``fmt``: the next format the server offers (points at worst)."""
+        nxt = "points"
+        if fmt == "arrow" and self._openapi:
+            try:
+                body = self._openapi["paths"][path]["post"]["requestBody"]["content"]
+                nxt = self._json_format(self._openapi, body)
+            except (KeyError, TypeError):
+                pass
         with self._lock:
             self._formats[path] = nxt
         return nxt
 
     def _format_call(self, path: str) -> Call:
+        with self._lock:
+            if path in self._formats:  # found before, or stepped down after a 415
+                return self._formats[path]
         if self.wire_format != "auto":
             return self.wire_format
-        with self._lock:
-            if path in self._formats:
-                return self._formats[path]
         if self._openapi is None:
             resp = yield Request("GET", "/openapi.json")
             self._openapi = resp.json() if resp.is_success else {}
