@@ -87,7 +87,7 @@ class Input:
         types = {c: pa.float64() for c in (*KINEMATICS, SQRT_S)}
         return pacsv.open_csv(
             self.path,
-            read_options=pacsv.ReadOptions(block_size=max(1 << 20, self.chunk_rows * 48)),
+            read_options=pacsv.ReadOptions(block_size=max(1 << 16, self.chunk_rows * 64)),
             convert_options=pacsv.ConvertOptions(column_types=types),
         )
 

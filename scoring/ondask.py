@@ -57,7 +57,7 @@ class OnDask:
                 n_workers=workers or os.cpu_count() or 1,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                dashboard_address=":0",  # a free port: 8787 may be taken
                 host="127.0.0.1",
             )
             self.client = Client(self._cluster)
