@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import orjson
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
+from service.admission import estimate, run_admitted
 from service.errors import Unavailable, invalid
 from service.routers.base import JSONBytes, OrjsonRoute, State
 from service.routers.explain import points_array
@@ -20,20 +21,28 @@ RESPONSES = {
 
 
 @router.post("/anomaly", response_model=AnomalyResponse, responses=RESPONSES)
-def anomaly(body: AnomalyRequest, st: State) -> JSONBytes:
+async def anomaly(body: AnomalyRequest, st: State, request: Request) -> JSONBytes:
     """A score in [0, 1] per point (higher = more anomalous) with the components and
     reasons that fired: values inconsistent with the theory, unphysical or rare kinematics."""
     if st.anomaly is None:
         raise Unavailable("the anomaly model is not loaded", st.artifact_reasons("anomaly"))
-    sigma = [p.get("sigma") for p in body.points]
-    try:
-        results = st.anomaly.score(
-            points_array(body.points),
-            sqrt_s=body.sqrt_s,
-            sigma=sigma if any(s is not None for s in sigma) else None,
-        )
-    except ValueError as exc:
-        raise invalid(["body"], str(exc)) from exc
+    scorer = st.anomaly
+
+    def work() -> bytes:
+        sigma = [p.get("sigma") for p in body.points]
+        try:
+            results = scorer.score(
+                points_array(body.points),
+                sqrt_s=body.sqrt_s,
+                sigma=sigma if any(s is not None for s in sigma) else None,
+            )
+        except ValueError as exc:
+            raise invalid(["body"], str(exc)) from exc
+        out = {"threshold": float(scorer.threshold), "results": results}
+        return orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY)
+
+    out = await run_admitted(
+        st.admission, request.scope, estimate("anomaly", len(body.points)), work
+    )
     st.metrics.points.labels("anomaly").inc(len(body.points))
-    out = {"threshold": float(st.anomaly.threshold), "results": results}
-    return JSONBytes(orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY))
+    return JSONBytes(out)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from service import compute
+from service.admission import estimate, run_admitted
 from service.errors import Unavailable
 from service.routers.base import JSONBytes, OrjsonRoute, State
 from service.schemas.common import PROBLEM_RESPONSES, Problem
@@ -16,11 +17,15 @@ RESPONSES = {**PROBLEM_RESPONSES, 503: {"model": Problem, "description": "No usa
 
 
 @router.post("/predict", response_model=PredictResponse, responses=RESPONSES)
-def predict(body: PredictRequest, st: State) -> JSONBytes:
+async def predict(body: PredictRequest, st: State, request: Request) -> JSONBytes:
     """The surrogate's cross sections at each point (pb/GeV⁴); points outside its training
     domain are answered with the flag ``outside_training_domain``."""
     if st.surrogate is None:
         raise Unavailable("the surrogate model is not loaded", st.surrogate_reasons())
-    out = compute.predict_points(body.points, body.sqrt_s, body.channels, st.surrogate)
+    cost = estimate("predict", len(body.points))
+    out = await run_admitted(
+        st.admission, request.scope, cost, compute.predict_points,
+        body.points, body.sqrt_s, body.channels, st.surrogate,
+    )  # fmt: skip
     st.metrics.points.labels("predict").inc(len(body.points))
     return JSONBytes(out)
