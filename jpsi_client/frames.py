@@ -167,9 +167,9 @@ def scatter(n: int, parts: Sequence[tuple[np.ndarray | slice, pa.Table]]) -> pa.
         return parts[0][1]
     if all(isinstance(idx, slice) for idx, _ in parts):
         ordered = sorted(parts, key=lambda p: p[0].start)
-        return pa.concat_tables([t for _, t in ordered]).combine_chunks()
+        return pa.concat_tables([t for _, t in ordered])  # no copy: one chunk per part
     rows = np.concatenate([_indices(idx) for idx, _ in parts])
-    table = pa.concat_tables([t for _, t in parts]).combine_chunks()
+    table = pa.concat_tables([t for _, t in parts])
     order = np.empty(n, dtype=np.int64)
     order[rows] = np.arange(rows.size)
     return table.take(pa.array(order))

@@ -99,7 +99,9 @@ def decode_arrow(content: bytes, outputs: Sequence[str] | None) -> tuple[pa.Tabl
     meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
     names = list(outputs) if outputs else _outputs_of(table.column_names)
     order = ["valid", "y", *names, "reasons", "flags"]
-    return table.select(order).replace_schema_metadata(None), meta
+    canonical = empty_result(names).schema  # e.g. the server's "valid" may be non-nullable
+    columns = [table.column(c).cast(canonical.field(c).type) for c in order]
+    return pa.Table.from_arrays(columns, schema=canonical), meta
 
 
 def _outputs_of(columns: Sequence[str]) -> list[str]:
