@@ -140,16 +140,29 @@ class AtomicParquetWriter:
         self._writer: pq.ParquetWriter | None = None
         self.rows = 0
 
+    def _open(self, schema: pa.Schema) -> pq.ParquetWriter:
+        # Dictionary encoding and min/max statistics of every float column cost 3-4x the
+        # rest of the write (measured in bench/score.py) and buy nothing for continuous
+        # values; statistics are kept for the input columns (row-group pruning on x, Q ...).
+        stats = [c for c in (*KINEMATICS, SQRT_S) if c in schema.names]
+        return pq.ParquetWriter(
+            self.tmp,
+            schema,
+            compression=self.compression,
+            use_dictionary=False,
+            write_statistics=stats,
+        )
+
     def write(self, table: pa.Table) -> None:
         if self._writer is None:
-            self._writer = pq.ParquetWriter(self.tmp, table.schema, compression=self.compression)
+            self._writer = self._open(table.schema)
         self._writer.write_table(table, row_group_size=max(1, table.num_rows))
         self.rows += table.num_rows
 
     def commit(self, schema: pa.Schema) -> None:
         """Close and move into place (an empty input still gives a file, with ``schema``)."""
         if self._writer is None:
-            self._writer = pq.ParquetWriter(self.tmp, schema, compression=self.compression)
+            self._writer = self._open(schema)
         self._writer.close()
         os.replace(self.tmp, self.output)
 

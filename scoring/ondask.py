@@ -70,7 +70,9 @@ class OnDask:
         window = 2 * self.workers
         inflight: deque[tuple[pa.Table, object]] = deque()
         for chunk in chunks:
-            fut = self.client.submit(_score_on_worker, self.scorer, chunk, pure=False)
+            # scattered first: a chunk is megabytes, too big to travel inside the task graph
+            data = self.client.scatter(chunk, hash=False)
+            fut = self.client.submit(_score_on_worker, self.scorer, data, pure=False)
             inflight.append((chunk, fut))
             if len(inflight) >= window:
                 done, f = inflight.popleft()
