@@ -36,7 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/explain.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check physics training service tests bench
+	$(BIN)/ruff check physics training service jpsi_client scoring tests bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
