@@ -1,8 +1,8 @@
 """The one door from jpsi-score to the model runtime (artifact verification, the surrogate).
 
-Everything jpsi-score needs of the ONNX surrogate comes through this module, so when the
-runtime moves (from ``service/`` into its own layer) only the imports below change. The
-import is deferred to the first use: scoring with the exact engine never loads it.
+Everything jpsi-score needs of the ONNX surrogate comes through this module, from the
+``runtime`` layer (never the web application). The import is deferred to the first use:
+scoring with the exact engine never loads onnxruntime.
 
 Loaded once per process and kept (``load_surrogate`` is cached by directory): a Dask worker
 process, or the jpsi-score process itself, opens one onnxruntime session however many
@@ -22,8 +22,8 @@ ARTIFACT_DIR = Path(__file__).resolve().parent.parent / "artifacts"
 def load_surrogate(directory: str | None = None):
     """The verified surrogate of artifact set ``directory`` (default: the shipped one),
     with one single-threaded onnxruntime session. ``ValueError`` says why it cannot load."""
-    from service.artifacts import load_artifact
-    from service.surrogate import Surrogate
+    from runtime.artifacts import load_artifact
+    from runtime.surrogate import Surrogate
 
     path = Path(directory) if directory else ARTIFACT_DIR / "surrogate"
     art = load_artifact(path, onnx_threads=1)
@@ -34,6 +34,6 @@ def load_surrogate(directory: str | None = None):
 
 def training_flag() -> str:
     """The flag of valid points outside the surrogate's training domain."""
-    from service.surrogate import FLAG_TRAINING
+    from runtime.surrogate import FLAG_TRAINING
 
     return FLAG_TRAINING
