@@ -14,7 +14,7 @@ def test_examples_run(server_url, capsys):
     namespace: dict = {}
     for block in blocks:
         code = block.replace("http://127.0.0.1:8000", server_url)
-        exec(compile(code, str(DOC), "exec"), namespace)  # noqa: S102
+        exec(compile(code, str(DOC), "exec"), namespace)
     out = capsys.readouterr().out
     assert "y = 63 > 1" in out  # the unphysical point's reason
     assert "('body', 'channels', 0)" in out or "['body', 'channels', 0]" in out
