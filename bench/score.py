@@ -7,7 +7,9 @@ scores the whole file into a new Parquet file (snappy), timed from the start of 
 the rename of the finished output, I/O included. The Dask clusters are started before the
 clock starts (their start-up is reported apart); the service runs with 2 workers on
 127.0.0.1 and uses the fastest wire format it offers (Arrow where it has it). Every output
-is checked to be identical to the in-process one, bit for bit.
+is checked to be identical to the in-process one, bit for bit. Besides points per second,
+the CPU time of every process involved (this one, the Dask cluster's, the server's) gives
+points per CPU-second, which does not depend on what else shares the machine.
 
     python bench/score.py [--rows N] [--model exact|surrogate] [--chunk-rows N]
                           [--server-repo PATH] [--skip dask,service]
@@ -33,6 +35,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+import psutil  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
@@ -63,13 +66,30 @@ def generate(path: Path, rows: int, seed: int = 13) -> None:
             }, schema=schema))  # fmt: skip
 
 
+def cpu_seconds() -> float:
+    """CPU time (user + system, s) used so far by this process and its children: the
+    LocalCluster's worker processes and the server are children of this one."""
+    total = 0.0
+    me = psutil.Process()
+    for p in [me, *me.children(recursive=True)]:
+        try:
+            t = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += t.user + t.system
+    return total
+
+
 def timed(name: str, src: Path, out: Path, scorer: Scorer, backend, chunk_rows: int) -> dict:
-    t0 = time.perf_counter()
+    """Wall time and CPU time of one run. Points per CPU-second does not depend on what
+    else shares the machine; points per second does."""
+    c0, t0 = cpu_seconds(), time.perf_counter()
     summary = score_file(src, out, scorer, backend=backend, chunk_rows=chunk_rows, progress=False)
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     rate = summary.rows / dt
     print(
-        f"  {name:<24} {summary.rows:>11,d} rows  {dt:7.2f} s  {rate / 1e6:6.2f} M points/s",
+        f"  {name:<24} {summary.rows:>11,d} rows  {dt:7.2f} s  {rate / 1e6:6.2f} M points/s"
+        f"  {cpu:7.2f} CPU-s  {summary.rows / cpu / 1e6:6.2f} M points/CPU-s",
         flush=True,
     )
     return {
@@ -78,6 +98,8 @@ def timed(name: str, src: Path, out: Path, scorer: Scorer, backend, chunk_rows: 
         "valid": summary.valid,
         "seconds": dt,
         "points_per_second": rate,
+        "cpu_seconds": cpu,
+        "points_per_cpu_second": summary.rows / cpu,
     }
 
 

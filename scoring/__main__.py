@@ -8,8 +8,8 @@ Examples::
     jpsi-score points.parquet scored.parquet --scheduler tcp://head:8786
     jpsi-score points.parquet scored.parquet --url http://127.0.0.1:8000
 
-Exit status 0 on success, 2 for a bad file or option (the message says which; no OUTPUT
-is written), 1 for any other failure.
+Exit status 0 on success, 2 for a bad file or option, 1 when the service refuses or
+cannot be reached (the message says which); no OUTPUT is written on failure.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import os
 import sys
 import time
 
+from jpsi_client import JpsiError
 from scoring.engine import MODELS, Scorer
 from scoring.files import ScoreError
 from scoring.run import make_backend, score_file
@@ -88,6 +89,12 @@ def parser() -> argparse.ArgumentParser:
         help="X-API-Key for --url (default: $JPSI_API_KEY)",
     )
     p.add_argument(
+        "--retries",
+        type=int,
+        default=8,
+        help="--url: retries of a request answered 503/429 or not connected (default 8)",
+    )
+    p.add_argument(
         "--chunk-rows",
         type=int,
         default=500_000,
@@ -125,7 +132,9 @@ def main(argv: list[str] | None = None) -> int:
             channels=tuple(c.strip() for c in args.channels.split(",")) if args.channels else None,
             artifact_dir=args.artifact_dir,
         )
-        backend = make_backend(scorer, args.scheduler, args.url, args.workers, args.api_key)
+        backend = make_backend(
+            scorer, args.scheduler, args.url, args.workers, args.api_key, args.retries
+        )
         summary = score_file(
             args.input,
             args.output,
@@ -138,6 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ScoreError, ValueError) as exc:
         print(f"jpsi-score: error: {exc}", file=sys.stderr)
         return 2
+    except JpsiError as exc:  # the service refused or could not be reached (--url)
+        print(f"jpsi-score: error: {exc}", file=sys.stderr)
+        return 1
     finally:
         if backend is not None:
             backend.close()

@@ -45,12 +45,19 @@ class ThroughService:
     name = "service"
 
     def __init__(
-        self, scorer: Scorer, url: str, api_key: str | None = None, max_concurrency: int = 4
+        self,
+        scorer: Scorer,
+        url: str,
+        api_key: str | None = None,
+        max_concurrency: int = 4,
+        retries: int = 8,
     ):
         from jpsi_client import Client
 
         self.scorer = scorer
-        self.client = Client(url, api_key, max_concurrency=max_concurrency, progress=False)
+        self.client = Client(
+            url, api_key, max_concurrency=max_concurrency, retries=retries, progress=False
+        )
         self._pool = ThreadPoolExecutor(2, thread_name_prefix="jpsi-score")
 
     def _one(self, chunk: pa.Table) -> pa.Table:

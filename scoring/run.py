@@ -77,6 +77,7 @@ def make_backend(
     url: str | None = None,
     workers: int | None = None,
     api_key: str | None = None,
+    retries: int = 8,
 ):
     """In process (default), on Dask (``scheduler``: "local" or an address) or through
     the service at ``url``."""
@@ -85,7 +86,7 @@ def make_backend(
     if scheduler and url:
         raise ScoreError("give --scheduler or --url, not both")
     if url:
-        return ThroughService(scorer, url, api_key)
+        return ThroughService(scorer, url, api_key, retries=retries)
     if scheduler:
         from scoring.ondask import OnDask
 

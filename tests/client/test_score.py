@@ -306,3 +306,13 @@ def test_console_script_runs(points_file, tmp_path):
     )
     assert r.returncode == 0, r.stderr
     assert f"{ROWS} rows" in r.stderr and pq.read_table(out).num_rows == ROWS
+
+
+def test_service_refusal_is_exit_1_without_output(points_file, tmp_path, capsys):
+    from tests.service.server import free_port
+
+    out = tmp_path / "o.parquet"
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    assert main([str(points_file), str(out), "--url", url, "--retries", "0", "--no-progress"]) == 1
+    assert "jpsi-score: error:" in capsys.readouterr().err
+    assert no_output_left(tmp_path, "o.parquet")
