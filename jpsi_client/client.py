@@ -207,22 +207,36 @@ class _Calls:
         return "arrow" if wire.ARROW in body else self._json_format(spec, body)
 
     @staticmethod
-    def _json_format(spec: dict[str, Any], body: dict[str, Any]) -> str:
-        """ "columns" if the JSON body schema has a ``columns`` property, else "points"."""
+    def _json_schema(spec: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        """The JSON request body's schema, "#/components/schemas/Name" references followed."""
         schema = (body.get(wire.JSON) or {}).get("schema") or {}
-        for _ in range(10):  # follow "#/components/schemas/Name" references
+        for _ in range(10):
             if "$ref" not in schema:
                 break
             node: Any = spec
             for part in schema["$ref"].lstrip("#/").split("/"):
                 node = node.get(part, {}) if isinstance(node, dict) else {}
             schema = node
-        return "columns" if "columns" in (schema.get("properties") or {}) else "points"
+        return schema if isinstance(schema, dict) else {}
 
-    def _rows_for(self, fmt: str) -> int:
+    def _json_format(self, spec: dict[str, Any], body: dict[str, Any]) -> str:
+        """ "columns" if the JSON body schema has a ``columns`` property, else "points"."""
+        props = self._json_schema(spec, body).get("properties") or {}
+        return "columns" if "columns" in props else "points"
+
+    def _json_rows(self, path: str) -> int:
+        """Rows per JSON request: the server's ``maxItems`` of ``points`` if it states one."""
+        try:
+            body = (self._openapi or {})["paths"][path]["post"]["requestBody"]["content"]
+            points = self._json_schema(self._openapi, body)["properties"]["points"]
+            return max(1, int(points["maxItems"]))
+        except (KeyError, TypeError, ValueError):
+            return JSON_ROWS
+
+    def _rows_for(self, fmt: str, path: str) -> int:
         if self.max_rows is not None:
             return self.max_rows
-        return ARROW_ROWS if fmt == "arrow" else JSON_ROWS
+        return ARROW_ROWS if fmt == "arrow" else self._json_rows(path)
 
     def _step_down(self, path: str, fmt: str) -> str:
         """After a 415 to ``fmt``: the next format the server offers (points at worst)."""
@@ -238,14 +252,14 @@ class _Calls:
         return nxt
 
     def _format_call(self, path: str) -> Call:
+        if self._openapi is None:  # formats and limits; {} from a server without it
+            resp = yield Request("GET", "/openapi.json")
+            self._openapi = resp.json() if resp.is_success else {}
         with self._lock:
             if path in self._formats:  # found before, or stepped down after a 415
                 return self._formats[path]
         if self.wire_format != "auto":
             return self.wire_format
-        if self._openapi is None:
-            resp = yield Request("GET", "/openapi.json")
-            self._openapi = resp.json() if resp.is_success else {}
         fmt = self._format_from(self._openapi, path)
         with self._lock:
             self._formats.setdefault(path, fmt)
@@ -448,7 +462,7 @@ class _Jobs(_Calls):
 
     def _points_job(self, path, data, sqrt_s, params, outputs, as_arrow) -> Job:
         def build(fmt: str):
-            table, chunks, refused = self.plan(data, sqrt_s, self._rows_for(fmt))
+            table, chunks, refused = self.plan(data, sqrt_s, self._rows_for(fmt, path))
             calls = [self._points_call(path, fmt, c, params, outputs) for c in chunks]
 
             def finish(results: list):

@@ -201,3 +201,27 @@ def test_retry_after_as_http_date():
     r = httpx.Response(503, headers={"Retry-After": when})
     assert 25 <= jc.retry_after(r) <= 31
     assert jc.retry_after(httpx.Response(503)) is None
+
+
+def test_rows_per_request_from_the_servers_openapi(server_url):
+    """A server whose OpenAPI says maxItems = 40 gets requests of at most 40 rows."""
+    holder: dict = {}
+
+    def decide(i, method, path, headers, body):
+        if method == "GET" and path == "/openapi.json":
+            status, h, raw = holder["stub"].forward(method, path, headers, body)
+            spec = json.loads(raw)
+            spec["components"]["schemas"]["ExactRequest"]["properties"]["points"]["maxItems"] = 40
+            return status, h, json.dumps(spec).encode()
+        if method == "POST" and len(json.loads(body)["points"]) > 40:
+            return 413, JSON_PROBLEM, problem(413, "Content Too Large", "over 40 points")
+        return None
+
+    pts = make_points(200)
+    stub = holder["stub"] = Stub(server_url, decide)
+    with stub as url, Client(url, wire_format="points") as c:
+        got = c.exact(pts, as_arrow=True)
+    with Client(server_url, wire_format="points") as c:
+        assert got.equals(c.exact(pts, as_arrow=True))
+    sizes = [len(json.loads(s[3])["points"]) for s in stub.posts("/v1/exact")]
+    assert max(sizes) == 40 and sum(sizes) == 198  # no request refused, none re-sent
