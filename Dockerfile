@@ -18,13 +18,16 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 # The service imports numpy, onnxruntime, fastapi/uvicorn, pydantic, orjson and
 # prometheus-client (and reads pythia8mc's PDF grids); the training stack is
 # dropped from the image (~600 MB). Then prove the service still imports and
-# finds its PDF set.
+# finds its PDF set and the assets of /docs, /redoc and /explore.
 RUN /opt/venv/bin/pip uninstall --yes --quiet \
       shap numba llvmlite scikit-learn skl2onnx onnx scipy pandas matplotlib contourpy \
       fonttools kiwisolver pillow cycler pyparsing joblib threadpoolctl slicer cloudpickle \
       tqdm narwhals python-dateutil ml_dtypes \
  && rm -rf /opt/venv/share/Pythia8/htmldoc /opt/venv/share/Pythia8/pdfdoc \
- && /opt/venv/bin/python -c "import service.app, physics; physics.load_pdf()"
+ && /opt/venv/bin/python -c "import service.app, physics; physics.load_pdf()" \
+ && /opt/venv/bin/python -c "from service.pages import STATIC_DIR as d; \
+      assert (d / 'vendor/swagger-ui/swagger-ui-bundle.js').is_file(); \
+      assert (d / 'explore/index.html').is_file()"
 # artifacts readable by the service user whatever modes they had in the build context
 COPY artifacts /app/artifacts
 RUN chmod -R u=rwX,go=rX /app/artifacts

@@ -125,7 +125,7 @@ def predict_points(points, sqrt_s: float, channels, surrogate: Surrogate) -> byt
     sigma[~valid] = np.nan
     y = np.where(valid, check.y, np.nan)
     flags = {name: mask & valid for name, mask in check.flags.items()}
-    flags[FLAG_TRAINING] = valid & ~surrogate.domain.contains(sqrt_s, x, z, Q, PT, check.y)
+    flags[FLAG_TRAINING] = valid & ~surrogate.domain.contains_points(sqrt_s, x, z, Q, PT)
     names = outputs(channels)
     col = {name: j for j, name in enumerate(physics.OUTPUTS)}
     head = {

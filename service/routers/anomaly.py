@@ -12,7 +12,7 @@ from service.routers.explain import points_array
 from service.schemas.anomaly import AnomalyRequest, AnomalyResponse
 from service.schemas.common import PROBLEM_RESPONSES, Problem
 
-router = APIRouter(prefix="/v1", tags=["anomaly"], route_class=OrjsonRoute)
+router = APIRouter(prefix="/v1", tags=["explanations"], route_class=OrjsonRoute)
 
 RESPONSES = {
     **PROBLEM_RESPONSES,
@@ -20,10 +20,16 @@ RESPONSES = {
 }
 
 
-@router.post("/anomaly", response_model=AnomalyResponse, responses=RESPONSES)
+@router.post(
+    "/anomaly",
+    response_model=AnomalyResponse,
+    responses=RESPONSES,
+    summary="How unusual are these points? (anomaly scores)",
+)
 async def anomaly(body: AnomalyRequest, st: State, request: Request) -> JSONBytes:
     """A score in [0, 1] per point (higher = more anomalous) with the components and
-    reasons that fired: values inconsistent with the theory, unphysical or rare kinematics."""
+    reasons that fired: values inconsistent with the theory, unphysical or rare kinematics.
+    Submitted σ values are in pb/GeV⁴; Q and P_T in GeV."""
     if st.anomaly is None:
         raise Unavailable("the anomaly model is not loaded", st.artifact_reasons("anomaly"))
     scorer = st.anomaly

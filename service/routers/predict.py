@@ -11,15 +11,22 @@ from service.routers.base import JSONBytes, OrjsonRoute, State
 from service.schemas.common import PROBLEM_RESPONSES, Problem
 from service.schemas.predict import PredictRequest, PredictResponse
 
-router = APIRouter(prefix="/v1", tags=["predict"], route_class=OrjsonRoute)
+router = APIRouter(prefix="/v1", tags=["predictions"], route_class=OrjsonRoute)
 
 RESPONSES = {**PROBLEM_RESPONSES, 503: {"model": Problem, "description": "No usable surrogate."}}
 
 
-@router.post("/predict", response_model=PredictResponse, responses=RESPONSES)
+@router.post(
+    "/predict",
+    response_model=PredictResponse,
+    responses=RESPONSES,
+    summary="Cross sections at points (fast surrogate)",
+)
 async def predict(body: PredictRequest, st: State, request: Request) -> JSONBytes:
-    """The surrogate's cross sections at each point (pb/GeV⁴); points outside its training
-    domain are answered with the flag ``outside_training_domain``."""
+    """The ONNX surrogate's cross sections dσ/(dx dz dQ² dP_T²) at each point, in pb/GeV⁴
+    (Q, P_T and √s in GeV): microseconds per point instead of the exact engine's
+    integrals. Points outside its training domain are answered with the flag
+    ``outside_training_domain``."""
     if st.surrogate is None:
         raise Unavailable("the surrogate model is not loaded", st.surrogate_reasons())
     cost = estimate("predict", len(body.points))

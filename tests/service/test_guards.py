@@ -108,7 +108,7 @@ def test_rate_limit_is_per_api_key_when_a_key_is_set(artifact_dir):
 def routes_of(app) -> list[tuple[str, str]]:
     out = []
     for route in iter_route_contexts(app.routes):
-        for method in sorted(getattr(route, "methods", ()) - {"HEAD"}):
+        for method in sorted((getattr(route, "methods", None) or set()) - {"HEAD"}):
             out.append((method, route.path))
     return out
 
