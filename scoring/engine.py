@@ -148,7 +148,7 @@ class Scorer:
             sigma[sel] = sur.run(np.column_stack([s[sel], x[sel], z[sel], Q[sel], PT[sel]]))
         valid, broken = _finite_only(sigma, valid)
         flags = {name: mask & valid for name, mask in check.flags.items()}
-        flags[runtime.training_flag()] = valid & ~sur.domain.contains(sqrt_s, x, z, Q, PT, check.y)
+        flags[runtime.training_flag()] = valid & ~sur.domain.contains_points(sqrt_s, x, z, Q, PT)
         col = {name: j for j, name in enumerate(physics.OUTPUTS)}
         return _result(
             valid,
