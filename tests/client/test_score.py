@@ -38,7 +38,12 @@ def dask_cluster(tmp_path_factory):
     d = tmp_path_factory.mktemp("dask")
     info = d / "scheduler.json"
     common = ["--no-dashboard"]
-    env = dict(os.environ, DASK_DISTRIBUTED__WORKER__DAEMON="False")
+    # as docs/client.md says: workers without the nanny's MALLOC_TRIM_THRESHOLD_ (3x the CPU)
+    (d / "config").mkdir()
+    (d / "config" / "jpsi.yaml").write_text(
+        "distributed:\n  nanny:\n    pre-spawn-environ:\n      MALLOC_TRIM_THRESHOLD_: null\n"
+    )
+    env = dict(os.environ, DASK_CONFIG=str(d / "config"))
     procs = [
         subprocess.Popen(
             [
@@ -157,7 +162,9 @@ def test_workers_load_the_model_once(points_file, tmp_path, dask_cluster):
 
     with Client(dask_cluster) as c:
         loads = c.run(lambda: runtime.load_surrogate.cache_info().misses)
+        trim = c.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
     assert len(loads) == 2 and set(loads.values()) == {1}
+    assert set(trim.values()) == {None}
 
 
 def test_local_cluster(points_file, tmp_path):
