@@ -20,6 +20,7 @@ from jpsi_client import (
     PayloadTooLarge,
     RateLimited,
     TransportError,
+    Unauthorized,
     Unavailable,
 )
 from tests.client.conftest import make_points
@@ -225,3 +226,17 @@ def test_rows_per_request_from_the_servers_openapi(server_url):
         assert got.equals(c.exact(pts, as_arrow=True))
     sizes = [len(json.loads(s[3])["points"]) for s in stub.posts("/v1/exact")]
     assert max(sizes) == 40 and sum(sizes) == 198  # no request refused, none re-sent
+
+
+def test_api_key_sent_and_401_typed(server_url):
+    def decide(i, method, path, headers, body):
+        if path.startswith("/v1/") and headers.get("x-api-key") != "s3cret":
+            return 401, JSON_PROBLEM, problem(401, "Unauthorized", "missing or wrong X-API-Key")
+        return None
+
+    stub = Stub(server_url, decide)
+    with stub as url:
+        with Client(url, api_key="s3cret") as c:
+            assert "artifacts" in c.models()
+        with Client(url, api_key="wrong") as c, pytest.raises(Unauthorized, match="X-API-Key"):
+            c.models()
