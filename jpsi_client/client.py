@@ -381,20 +381,50 @@ def _explain_frame(inputs: pa.Table, answers: list[dict]) -> tuple[pa.Table, dic
     return frames.join(inputs, pa.table(cols)), head
 
 
-def _anomaly_frame(inputs: pa.Table, answers: list[dict]) -> tuple[pa.Table, dict]:
-    results = [r for a in answers for r in a["results"]]
-    n = len(results)
+def _anomaly_from_json(fmt: str, body: dict, n: int) -> tuple[pa.Table, dict]:
+    """A JSON /v1/anomaly answer as columns score, is_anomaly, components.<name>, reasons."""
+    if fmt == "columns":
+        score, flagged = body["columns"]["score"], body["columns"]["is_anomaly"]
+        components = body.get("components") or {}
+        reasons = {e["row"]: e["reasons"] for e in body.get("reasons", [])}
+    else:
+        results = body["results"]
+        score = [r["score"] for r in results]
+        flagged = [r["is_anomaly"] for r in results]
+        names = dict.fromkeys(k for r in results for k in r["components"])
+        components = {k: [r["components"].get(k) for r in results] for k in names}
+        reasons = {i: r["reasons"] for i, r in enumerate(results) if r["reasons"]}
     cols: dict[str, Any] = {
-        "score": pa.array([r["score"] for r in results], pa.float64()),
-        "is_anomaly": pa.array([r["is_anomaly"] for r in results], pa.bool_()),
+        "score": pa.array(score, pa.float64()),
+        "is_anomaly": pa.array(flagged, pa.bool_()),
     }
-    names = list(dict.fromkeys(k for r in results for k in r["components"]))
-    for k in names:
-        vals = [r["components"].get(k) for r in results]
-        cols[f"components.{k}"] = pa.array(vals, pa.float64())
-    cols["reasons"] = frames.list_column({i: r["reasons"] for i, r in enumerate(results)}, n)
-    head = {"threshold": answers[0]["threshold"]} if answers else {}
-    return frames.join(inputs, pa.table(cols)), head
+    cols.update({f"components.{k}": pa.array(v, pa.float64()) for k, v in components.items()})
+    cols["reasons"] = frames.list_column(reasons, n)
+    return pa.table(cols), {"threshold": body["threshold"]}
+
+
+def _anomaly_from_arrow(content: bytes) -> tuple[pa.Table, dict]:
+    table = pa.ipc.open_stream(content).read_all()
+    meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+    cols: dict[str, Any] = {
+        "score": table.column("score").cast(pa.float64()),
+        "is_anomaly": table.column("is_anomaly").cast(pa.bool_()),
+    }
+    for name in table.column_names:
+        if name not in ("score", "is_anomaly", "reasons"):
+            cols[f"components.{name}"] = table.column(name).cast(pa.float64())
+    cols["reasons"] = table.column("reasons").cast(frames.STRINGS)
+    return pa.table(cols), {"threshold": float(meta["threshold"])}
+
+
+def _anomaly_empty() -> pa.Table:
+    return pa.table(
+        {
+            "score": pa.array([], pa.float64()),
+            "is_anomaly": pa.array([], pa.bool_()),
+            "reasons": pa.array([], frames.STRINGS),
+        }
+    )
 
 
 def _pdf_frame(answers: list[dict], flavours: Sequence[int]) -> tuple[pa.Table, dict]:
@@ -532,25 +562,82 @@ class _Jobs(_Calls):
         return self._bodies_job("/v1/explain", bodies, [len(b["points"]) for b in bodies], finish)
 
     def _anomaly_job(self, data, *, sqrt_s=None, as_arrow=False) -> Job:
+        path = "/v1/anomaly"
         table = frames.as_table(data)
         cols = {k: frames.float_column(table, k) for k in frames.KINEMATICS}
-        sig = _sigma_columns(table)
+        for k, v in cols.items():
+            bad = np.flatnonzero(~np.isfinite(v))
+            if bad.size:
+                raise ValueError(
+                    f"/v1/anomaly needs finite numbers: {k} = {v[bad[0]]} at row {bad[0]}"
+                    f" ({bad.size} such rows)"
+                )
+        cols.update(_sigma_columns(table))
         s = SQRT_S_DEFAULT if sqrt_s is None else float(sqrt_s)
-        rows, n = self.max_rows or JSON_ROWS, table.num_rows
-        bodies = []
-        for i in range(0, n, rows):
-            sl = slice(i, min(n, i + rows))
-            points = _point_dicts(cols, sl)
-            for name, values in sig.items():
-                for p, v in zip(points, values[sl].tolist(), strict=True):
-                    if v == v:  # not NaN: supplied for this row
-                        p.setdefault("sigma", {})[name.removeprefix("sigma.")] = v
-            bodies.append({"points": points, "sqrt_s": s})
+        n = table.num_rows
 
-        def finish(answers):
-            return self._deliver(*_anomaly_frame(table, answers), as_arrow)
+        def build(fmt: str):
+            rows = self._rows_for(fmt, path)
+            chunks = [
+                Chunk(slice(i, min(n, i + rows)), {k: v[i : i + rows] for k, v in cols.items()}, s)
+                for i in range(0, n, rows)
+            ]
+            calls = [self._anomaly_call(path, fmt, c) for c in chunks]
 
-        return self._bodies_job("/v1/anomaly", bodies, [len(b["points"]) for b in bodies], finish)
+            def finish(results: list):
+                parts = [t for t, _ in results] or [_anomaly_empty()]
+                head = results[0][1] if results else {}
+                out = frames.join(table, pa.concat_tables(parts, promote_options="default"))
+                return self._deliver(out, head, as_arrow)
+
+            return calls, [c.n for c in chunks], finish
+
+        return Job(build, self._format_call(path))
+
+    def _anomaly_call(self, path: str, fmt: str, chunk: Chunk) -> Call:
+        """Score one chunk on /v1/anomaly; returns (result table, {"threshold": ...})."""
+        while True:
+            if fmt == "arrow":
+                body = {k: pa.array(v, mask=np.isnan(v)) for k, v in chunk.cols.items()}
+                req = Request(
+                    "POST",
+                    path,
+                    wire.arrow_table_body(pa.table(body)),
+                    {"sqrt_s": repr(chunk.sqrt_s)},
+                    {"Content-Type": wire.ARROW},
+                )
+            elif fmt == "columns":
+                columns = {
+                    k: [None if x != x else x for x in v.tolist()] for k, v in chunk.cols.items()
+                }
+                req = Request(
+                    "POST",
+                    path,
+                    wire.dumps({"columns": columns, "sqrt_s": chunk.sqrt_s}),
+                    headers={"Content-Type": wire.JSON},
+                )
+            else:
+                kin = {k: chunk.cols[k] for k in frames.KINEMATICS}
+                points = _point_dicts(kin, slice(0, chunk.n))
+                for name, values in chunk.cols.items():
+                    if name.startswith("sigma."):
+                        for p, v in zip(points, values.tolist(), strict=True):
+                            if v == v:  # not NaN: supplied for this row
+                                p.setdefault("sigma", {})[name.removeprefix("sigma.")] = v
+                req = Request(
+                    "POST",
+                    path,
+                    wire.dumps({"points": points, "sqrt_s": chunk.sqrt_s}),
+                    headers={"Content-Type": wire.JSON},
+                )
+            resp = yield req
+            if resp.status_code == 415 and fmt != "points":
+                fmt = self._step_down(path, fmt)
+                continue
+            raise_for(resp)
+            if fmt == "arrow":
+                return _anomaly_from_arrow(resp.content)
+            return _anomaly_from_json(fmt, wire.loads(resp.content), chunk.n)
 
     def _pdf_job(
         self, x, Q, *, flavours=(21, -3, -2, -1, 1, 2, 3), pdf_set=None, as_arrow=False

@@ -67,6 +67,14 @@ def arrow_body(cols: Mapping[str, np.ndarray]) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
+def arrow_table_body(table: pa.Table) -> bytes:
+    """A table as an Arrow IPC stream."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
 def arrow_query(params: Mapping[str, Any]) -> dict[str, str]:
     """Request parameters as the query string of an Arrow request: ``channels`` joined by
     commas, ``theory`` flattened (``pdf_set``, ``quarks``, ``ldme.NAME``, ...)."""
@@ -96,12 +104,20 @@ def decode_arrow(content: bytes, outputs: Sequence[str] | None) -> tuple[pa.Tabl
     """An Arrow answer: the result table (canonical order) and its schema metadata."""
     reader = pa.ipc.open_stream(content)
     table = reader.read_all()
-    meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+    meta = {k.decode(): _json_or_text(v.decode()) for k, v in (table.schema.metadata or {}).items()}
     names = list(outputs) if outputs else _outputs_of(table.column_names)
     order = ["valid", "y", *names, "reasons", "flags"]
     canonical = empty_result(names).schema  # e.g. the server's "valid" may be non-nullable
     columns = [table.column(c).cast(canonical.field(c).type) for c in order]
     return pa.Table.from_arrays(columns, schema=canonical), meta
+
+
+def _json_or_text(value: str) -> Any:
+    """Schema metadata values: JSON (theory, model, sqrt_s) decoded, anything else as text."""
+    try:
+        return loads(value)
+    except ValueError:
+        return value
 
 
 def _outputs_of(columns: Sequence[str]) -> list[str]:

@@ -3,6 +3,8 @@ mix physical, unphysical and non-finite rows."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +14,11 @@ from tests.service.server import start, stop
 
 @pytest.fixture(scope="session")
 def server_url():
+    """A fresh jpsi-serve of this checkout, or the one at $JPSI_CLIENT_TEST_URL (to run the
+    client's tests against another build, e.g. one with more wire formats)."""
+    if os.environ.get("JPSI_CLIENT_TEST_URL"):
+        yield os.environ["JPSI_CLIENT_TEST_URL"].rstrip("/")
+        return
     proc, port = start(workers=1)
     try:
         yield f"http://127.0.0.1:{port}"

@@ -158,3 +158,20 @@ def test_async_client_matches(server_url, points):
     with Client(server_url) as c:
         assert got.equals(c.exact(points, as_arrow=True))
     assert "artifacts" in models
+
+
+@pytest.mark.parametrize("fmt", ["arrow", "columns"])
+def test_anomaly_in_every_wire_format(server_url, fmt):
+    if fmt not in formats(server_url):
+        pytest.skip(f"this server does not offer the {fmt} format (branch bulk not merged)")
+    pts = make_points(700).iloc[5:].reset_index(drop=True)
+    pts["sigma.total_U"] = np.where(np.arange(len(pts)) % 3 == 0, 1e-5, np.nan)
+    with Client(server_url, wire_format=fmt, max_rows=300) as c:
+        got = c.anomaly(pts, as_arrow=True)
+    with Client(server_url, wire_format="points", max_rows=300) as c:
+        assert got.equals(c.anomaly(pts, as_arrow=True))
+
+
+def test_anomaly_refuses_non_finite_input_before_sending(server_url):
+    with Client(server_url) as c, pytest.raises(ValueError, match="Q = nan at row 2"):
+        c.anomaly(make_points(10))
