@@ -6,6 +6,8 @@ import numpy as np
 import orjson
 from fastapi import APIRouter, Request
 
+from runtime.features import KINEMATIC_FEATURES
+from service import compute
 from service.admission import estimate, run_admitted
 from service.errors import Unavailable, invalid
 from service.routers.base import JSONBytes, OrjsonRoute, State
@@ -22,7 +24,7 @@ RESPONSES = {
 
 def points_array(points) -> np.ndarray:
     """Request points as an [n, 4] float array (x, z, Q, P_T)."""
-    return np.array([[p["x"], p["z"], p["Q"], p["PT"]] for p in points], dtype=float).reshape(-1, 4)
+    return np.column_stack(compute.columns(points, KINEMATIC_FEATURES)).reshape(-1, 4)
 
 
 @router.post(

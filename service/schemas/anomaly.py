@@ -7,6 +7,7 @@ from typing import Annotated, NotRequired
 from pydantic import BaseModel, ConfigDict, Field, with_config
 from typing_extensions import TypedDict
 
+from physics.constants import SQRT_S_DEFAULT
 from service.schemas.common import EXAMPLE_POINT, Finite, Output, SqrtS
 
 
@@ -35,7 +36,10 @@ class AnomalyRequest(BaseModel):
         extra="forbid",
         json_schema_extra={
             "examples": [
-                {"points": [{**EXAMPLE_POINT, "sigma": {"total_U": 3.7e-6}}], "sqrt_s": 63.0}
+                {
+                    "points": [{**EXAMPLE_POINT, "sigma": {"total_U": 3.7e-6}}],
+                    "sqrt_s": SQRT_S_DEFAULT,
+                }
             ]
         },
     )
@@ -43,7 +47,7 @@ class AnomalyRequest(BaseModel):
     points: list[AnomalyPoint] = Field(
         min_length=1, description="Points to score (at most 10 000 by default)."
     )
-    sqrt_s: SqrtS = 63.0
+    sqrt_s: SqrtS = SQRT_S_DEFAULT
 
 
 class AnomalyResult(BaseModel):

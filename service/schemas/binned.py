@@ -6,9 +6,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from physics.constants import W_THRESHOLD
+from physics.constants import SQRT_S_DEFAULT, W_THRESHOLD
 from service.schemas.common import Channels, Finite, Output
 from service.schemas.exact import Theory
+from service.schemas.theory import Band, UncertaintyModel
 
 XEdge = Annotated[Finite, Field(ge=0.0, le=1.0)]
 ZEdge = Annotated[Finite, Field(gt=0.0, le=1.0)]
@@ -38,7 +39,7 @@ BinnedSqrtS = Annotated[
         le=1.0e5,
         description="Electron–proton centre-of-mass energy √s in GeV, above the threshold "
         f"M + m_p = {W_THRESHOLD:.4f} GeV below which no bin has a physical part.",
-        examples=[63.0],
+        examples=[SQRT_S_DEFAULT],
     ),
 ]
 
@@ -51,7 +52,7 @@ class BinnedRequest(BaseModel):
                 {
                     "bins": [{"x": [0.1, 0.3], "z": [0.4, 1.0], "Q": [10.0, 30.0]}],
                     "PT": [0.5, 1.0, 2.0],
-                    "sqrt_s": 63.0,
+                    "sqrt_s": SQRT_S_DEFAULT,
                 }
             ]
         },
@@ -61,9 +62,12 @@ class BinnedRequest(BaseModel):
     PT: list[Annotated[Finite, Field(ge=0.0)]] = Field(
         min_length=1, description="P_T values in GeV (at most 200 by default)."
     )
-    sqrt_s: BinnedSqrtS = 63.0
+    sqrt_s: BinnedSqrtS = SQRT_S_DEFAULT
     channels: Channels = None
     theory: Theory | None = None
+    uncertainty: UncertaintyModel | None = Field(
+        None, description="Theory variations: adds a 'band' to every bin's result."
+    )
 
 
 class BinResult(BaseModel):
@@ -71,6 +75,10 @@ class BinResult(BaseModel):
     physical: bool = Field(description="False when no part of the bin is physical (σ = 0).")
     PT: list[float]
     sigma: dict[Output, list[float]] = Field(description="dσ/dP_T² in pb/GeV², one per PT.")
+    band: Band | None = Field(None, description="Only with 'uncertainty': lists, one per PT.")
+    flags: list[str] | None = Field(
+        None, description="Only with 'uncertainty': scale_band_incomplete, pdf_band_incomplete."
+    )
 
 
 class BinnedResponse(BaseModel):

@@ -7,11 +7,14 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 import physics
-from service.schemas.common import EXAMPLE_POINT, Channels, Point, PointResult, SqrtS
+from physics.constants import SQRT_S_DEFAULT
+from service.schemas.common import EXAMPLE_POINT, Channels, Point, SqrtS
+from service.schemas.theory import BandedPointResult, LdmeSetName, UncertaintyModel
 
 _D = physics.LDME()
 
-LdmeValue = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0.0)]
+# finite, of either sign: some published fits have a negative colour-octet element
+LdmeValue = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
 
 class LdmeModel(BaseModel):
@@ -42,24 +45,35 @@ class Theory(BaseModel):
         "full", description="'full': u, ū, d, d̄, s, s̄; 'ud': u and d only (original study)."
     )
     ldme: LdmeModel = Field(default_factory=LdmeModel)
+    ldme_set: LdmeSetName | None = Field(
+        None,
+        description="A registered LDME set (GET /v1/theory) as the central LDMEs; values "
+        "given in 'ldme' override it field by field.",
+        examples=["Chao2012"],
+    )
 
 
 class ExactRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"points": [EXAMPLE_POINT], "sqrt_s": 63.0, "channels": ["total_U"]}]
+            "examples": [
+                {"points": [EXAMPLE_POINT], "sqrt_s": SQRT_S_DEFAULT, "channels": ["total_U"]}
+            ]
         },
     )
 
     points: list[Point] = Field(description="Kinematic points (at most 10 000 by default).")
-    sqrt_s: SqrtS = 63.0
+    sqrt_s: SqrtS = SQRT_S_DEFAULT
     channels: Channels = None
     theory: Theory | None = None
+    uncertainty: UncertaintyModel | None = Field(
+        None, description="Theory variations: adds a 'band' to every valid result."
+    )
 
 
 class ExactResponse(BaseModel):
     units: Literal["pb/GeV^4"] = "pb/GeV^4"
     sqrt_s: float
     theory: Theory = Field(description="The resolved theory: every default filled in.")
-    results: list[PointResult]
+    results: list[BandedPointResult]

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from physics.constants import SQRT_S_DEFAULT
 from service.schemas.common import EXAMPLE_POINT, Channels, Point, PointResult, SqrtS
 
 
@@ -14,11 +15,11 @@ class PredictRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"points": [EXAMPLE_POINT], "sqrt_s": 63.0}]},
+        json_schema_extra={"examples": [{"points": [EXAMPLE_POINT], "sqrt_s": SQRT_S_DEFAULT}]},
     )
 
     points: list[Point] = Field(description="Kinematic points (at most 10 000 by default).")
-    sqrt_s: SqrtS = 63.0
+    sqrt_s: SqrtS = SQRT_S_DEFAULT
     channels: Channels = None
 
 
