@@ -78,7 +78,7 @@ class Job:
     of each for the progress bar, ``finish(their values)`` → the method's result)."""
 
     build: Callable[[Any], tuple[list, list[int], Callable[[list], Any]]]
-    prelude: Generator | None = None
+    prelude: Generator[Any, Any, Any] | None = None
 
 
 @dataclass
@@ -228,7 +228,7 @@ class _Calls:
         """Rows per JSON request: the server's ``maxItems`` of ``points`` if it states one."""
         try:
             body = (self._openapi or {})["paths"][path]["post"]["requestBody"]["content"]
-            points = self._json_schema(self._openapi, body)["properties"]["points"]
+            points = self._json_schema(self._openapi or {}, body)["properties"]["points"]
             return max(1, int(points["maxItems"]))
         except (KeyError, TypeError, ValueError):
             return JSON_ROWS
@@ -481,7 +481,7 @@ def _sigma_columns(table: pa.Table) -> dict[str, np.ndarray]:
     return {c: frames.float_column(table, c) for c in table.column_names if c.startswith("sigma.")}
 
 
-def _point_dicts(cols: Mapping[str, np.ndarray], sl: slice) -> list[dict[str, float]]:
+def _point_dicts(cols: Mapping[str, np.ndarray], sl: slice) -> list[dict[str, Any]]:
     names = list(cols)
     lists = [cols[k][sl].tolist() for k in names]
     return [dict(zip(names, row, strict=True)) for row in zip(*lists, strict=True)]
@@ -747,7 +747,7 @@ class Client(_Jobs):
             time.sleep(wait)
             slept += wait
 
-    def _run(self, call: Generator) -> Any:
+    def _run(self, call: Call) -> Any:
         try:
             req = next(call)
             while True:
@@ -755,7 +755,7 @@ class Client(_Jobs):
         except StopIteration as stop:
             return stop.value
 
-    def _run_all(self, calls: Sequence[Generator], sizes: Sequence[int]) -> list:
+    def _run_all(self, calls: Sequence[Call], sizes: Sequence[int]) -> list:
         bar = self._bar(sum(sizes))
         results: list = [None] * len(calls)
         try:
@@ -945,7 +945,7 @@ class AsyncClient(_Jobs):
             await asyncio.sleep(wait)
             slept += wait
 
-    async def _run(self, call: Generator) -> Any:
+    async def _run(self, call: Call) -> Any:
         try:
             req = next(call)
             while True:
@@ -953,11 +953,11 @@ class AsyncClient(_Jobs):
         except StopIteration as stop:
             return stop.value
 
-    async def _run_all(self, calls: Sequence[Generator], sizes: Sequence[int]) -> list:
+    async def _run_all(self, calls: Sequence[Call], sizes: Sequence[int]) -> list:
         sem = asyncio.Semaphore(self.max_concurrency)
         bar = self._bar(sum(sizes))
 
-        async def one(call: Generator, n: int):
+        async def one(call: Call, n: int):
             async with sem:
                 out = await self._run(call)
             if bar is not None:

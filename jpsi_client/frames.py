@@ -166,13 +166,18 @@ def scatter(n: int, parts: Sequence[tuple[np.ndarray | slice, pa.Table]]) -> pa.
     if len(parts) == 1 and isinstance(parts[0][0], slice):
         return parts[0][1]
     if all(isinstance(idx, slice) for idx, _ in parts):
-        ordered = sorted(parts, key=lambda p: p[0].start)
-        return pa.concat_tables([t for _, t in ordered])  # no copy: one chunk per part
+        starts = [idx.start for idx, _ in parts if isinstance(idx, slice)]
+        ordered = [t for _, (_, t) in sorted(zip(starts, parts, strict=True), key=_first)]
+        return pa.concat_tables(ordered)  # no copy: one chunk per part
     rows = np.concatenate([_indices(idx) for idx, _ in parts])
     table = pa.concat_tables([t for _, t in parts])
     order = np.empty(n, dtype=np.int64)
     order[rows] = np.arange(rows.size)
     return table.take(pa.array(order))
+
+
+def _first(pair: tuple) -> Any:
+    return pair[0]
 
 
 def _indices(idx: np.ndarray | slice) -> np.ndarray:

@@ -28,13 +28,17 @@ try:  # optional: several times faster than the json module for large bodies
     def dumps(obj: Any) -> bytes:
         return orjson.dumps(obj)
 
-    loads = orjson.loads
+    def loads(data: bytes | str) -> Any:
+        return orjson.loads(data)
+
 except ImportError:  # pragma: no cover - orjson ships with the service, not the client
 
     def dumps(obj: Any) -> bytes:
         return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode()
 
-    loads = json.loads
+    def loads(data: bytes | str) -> Any:
+        return json.loads(data)
+
 
 ARROW = "application/vnd.apache.arrow.stream"
 JSON = "application/json"
@@ -133,7 +137,7 @@ def decode_json(
         cols = body["columns"]
         valid = np.asarray(cols["valid"], dtype=bool)
         y = _floats(cols["y"])
-        outputs = {k: _floats(cols[k]) for k in outputs}
+        values = {k: _floats(cols[k]) for k in outputs}
         reasons = list_column({e["row"]: e["errors"] for e in body.get("errors", [])}, n)
         flags = list_column({e["row"]: e["flags"] for e in body.get("flags", [])}, n)
         head = {k: v for k, v in body.items() if k not in ("columns", "errors", "flags")}
@@ -141,13 +145,13 @@ def decode_json(
         results = body["results"]
         valid = np.fromiter((r["valid"] for r in results), dtype=bool, count=n)
         y = _floats([r["y"] for r in results])
-        outputs = {
+        values = {
             k: _floats([r["sigma"][k] if r["sigma"] else None for r in results]) for k in outputs
         }
         reasons = list_column({i: r["errors"] for i, r in enumerate(results) if r["errors"]}, n)
         flags = list_column({i: r["flags"] for i, r in enumerate(results) if r["flags"]}, n)
         head = {k: v for k, v in body.items() if k != "results"}
-    return result_table(valid, y, outputs, reasons, flags), head
+    return result_table(valid, y, values, reasons, flags), head
 
 
 def _floats(values: Sequence[float | None]) -> np.ndarray:

@@ -4,6 +4,7 @@ Examples::
 
     jpsi-score points.parquet scored.parquet                       # exact engine, in process
     jpsi-score points.csv scored.parquet --model surrogate --sqrt-s 105
+    jpsi-score points.parquet scored.parquet --ldme-set Chao2012 --ldme O3S1_8=0.006
     jpsi-score points.parquet scored.parquet --scheduler local     # Dask, one worker per core
     jpsi-score points.parquet scored.parquet --scheduler tcp://head:8786
     jpsi-score points.parquet scored.parquet --url http://127.0.0.1:8000
@@ -63,6 +64,11 @@ def parser() -> argparse.ArgumentParser:
         choices=("full", "ud"),
         default="full",
         help="quark flavours of the exact engine (default full)",
+    )
+    p.add_argument(
+        "--ldme-set",
+        help="a registered LDME set of the exact engine (GET /v1/theory lists them; default "
+        "the engine's)",
     )
     p.add_argument(
         "--ldme",
@@ -128,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             sqrt_s=args.sqrt_s,
             pdf_set=args.pdf_set,
             quarks=args.quarks,
+            ldme_set=args.ldme_set,
             ldme=dict(args.ldme),
             channels=tuple(c.strip() for c in args.channels.split(",")) if args.channels else None,
             artifact_dir=args.artifact_dir,

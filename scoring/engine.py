@@ -24,6 +24,7 @@ import pyarrow as pa
 import physics
 from jpsi_client import frames
 from physics.kinematics import check_domain
+from physics.ldme import LDME_FIELDS, get_set
 from scoring import runtime
 
 NOT_FINITE = "the result is not a finite number (floating-point overflow at extreme kinematics)"
@@ -48,6 +49,7 @@ class Scorer:
     sqrt_s: float = 63.0
     pdf_set: str | None = None
     quarks: str = "full"
+    ldme_set: str | None = None
     ldme: Mapping[str, float] = field(default_factory=dict)
     channels: tuple[str, ...] | None = None
     artifact_dir: str | None = None
@@ -58,20 +60,35 @@ class Scorer:
         unknown = sorted(set(self.channels or ()) - set(physics.OUTPUTS))
         if unknown:
             raise ValueError(f"unknown output(s) {unknown}; known: {list(physics.OUTPUTS)}")
-        if self.model == "surrogate" and (self.pdf_set or self.quarks != "full" or self.ldme):
+        if self.model == "surrogate" and (
+            self.pdf_set or self.quarks != "full" or self.ldme or self.ldme_set
+        ):
             raise ValueError("theory options apply to the exact model only")
-        self.theory()  # refuse a bad √s, quark set or LDME now, not in every chunk
+        if not (0.0 < self.sqrt_s <= frames.SQRT_S_MAX):
+            raise ValueError(f"sqrt_s must be in (0, {frames.SQRT_S_MAX:g}] GeV, got {self.sqrt_s}")
+        self.theory()  # refuse a bad quark set, LDME or LDME set now, not in every chunk
 
     @property
     def outputs(self) -> list[str]:
         return list(dict.fromkeys(self.channels)) if self.channels else list(physics.OUTPUTS)
 
     def theory(self) -> physics.TheoryConfig:
+        """The engine's theory, as the service resolves a request's: the LDME set's values
+        (``ldme_set``, default the engine's), overridden by any given in ``ldme``."""
+        base = physics.LDME()
+        if self.ldme_set is not None:
+            try:
+                base = get_set(self.ldme_set).ldme
+            except KeyError as exc:
+                raise ValueError(str(exc.args[0])) from exc
+        unknown = sorted(set(self.ldme) - set(LDME_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown LDME(s) {unknown}; known: {list(LDME_FIELDS)}")
+        values = {f: float(self.ldme.get(f, getattr(base, f))) for f in LDME_FIELDS}
         return physics.TheoryConfig(
-            sqrt_s=self.sqrt_s,
             pdf_set=self.pdf_set or physics.DEFAULT_PDF_SET,
             quarks=self.quarks,  # type: ignore[arg-type]
-            ldme=physics.LDME(**dict(self.ldme)),
+            ldme=physics.LDME(**values),
         )
 
     def theory_request(self) -> dict | None:
@@ -81,6 +98,8 @@ class Scorer:
             out["pdf_set"] = self.pdf_set
         if self.quarks != "full":
             out["quarks"] = self.quarks
+        if self.ldme_set is not None:
+            out["ldme_set"] = self.ldme_set
         if self.ldme:
             out["ldme"] = dict(self.ldme)
         return out or None

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 
 import dask
 import pyarrow as pa
-from dask.distributed import Client, LocalCluster, WorkerPlugin
+from dask.distributed import Client, Future, LocalCluster, WorkerPlugin
 
 from scoring.engine import Scorer
 
@@ -94,7 +94,7 @@ class OnDask:
 
     def map(self, chunks: Iterable[pa.Table]) -> Iterator[Pair]:
         window = 2 * self.workers
-        inflight: deque[tuple[pa.Table, object]] = deque()
+        inflight: deque[tuple[pa.Table, Future]] = deque()
         for chunk in chunks:
             # scattered first: a chunk is megabytes, too big to travel inside the task graph
             data = self.client.scatter(Packed(chunk), hash=False)

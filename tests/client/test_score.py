@@ -200,9 +200,12 @@ def test_csv_equals_parquet(points_file, tmp_path):
     assert tb.equals(ta)
 
 
-def test_theory_options_reach_the_engine(points_file, tmp_path):
-    out = tmp_path / "ud.parquet"
-    assert score(points_file, out, "--quarks", "ud", "--ldme", "O3S1_8=0.006") == 0
+def test_theory_options_reach_the_engine(points_file, tmp_path, server_url):
+    options = ["--quarks", "ud", "--ldme-set", "Chao2012", "--ldme", "O3S1_8=0.006"]
+    out, via = tmp_path / "ud.parquet", tmp_path / "ud_service.parquet"
+    assert score(points_file, out, *options) == 0
+    assert score(points_file, via, *options, "--url", server_url) == 0
+    assert pq.read_table(via).equals(pq.read_table(out))
     src = pq.read_table(points_file)
     cfg = physics.TheoryConfig(quarks="ud", ldme=physics.LDME(O3S1_8=0.006))
     ev = physics.evaluate(
@@ -213,6 +216,7 @@ def test_theory_options_reach_the_engine(points_file, tmp_path):
     np.testing.assert_array_equal(
         pq.read_table(out).column("oct3s1_U").to_numpy(zero_copy_only=False), ev["oct3s1_U"]
     )
+    assert score(points_file, tmp_path / "x.parquet", "--ldme-set", "Nope") == 2
 
 
 def no_output_left(directory: Path, name: str) -> bool:
