@@ -292,8 +292,12 @@ class _Calls:
 
     # -- request protocols -------------------------------------------------------
 
-    def _points_call(self, path: str, fmt: str, chunk: Chunk, params: dict, outputs) -> Call:
-        """Score one chunk on /v1/exact or /v1/predict; returns (result table, answer head)."""
+    def _points_call(
+        self, path: str, fmt: str, chunk: Chunk, params: dict, outputs, sources=None
+    ) -> Call:
+        """Score one chunk on /v1/exact or /v1/predict; returns (result table, answer head).
+        With band ``sources`` (a request with ``uncertainty``, sent as points JSON) the
+        table carries the band columns (``frames.band_names``) after ``flags``."""
         while True:
             body_params = {"sqrt_s": chunk.sqrt_s, **params}
             if fmt == "arrow":
@@ -317,13 +321,21 @@ class _Calls:
                 continue
             if resp.status_code == 413 and chunk.n > 1:
                 a, b = chunk.halves()
-                ta, head = yield from self._points_call(path, fmt, a, params, outputs)
-                tb, _ = yield from self._points_call(path, fmt, b, params, outputs)
+                ta, head = yield from self._points_call(path, fmt, a, params, outputs, sources)
+                tb, _ = yield from self._points_call(path, fmt, b, params, outputs, sources)
                 return pa.concat_tables([ta, tb]), head
             raise_for(resp)
             if fmt == "arrow":
                 return wire.decode_arrow(resp.content, outputs)
-            return wire.decode_json(fmt, wire.loads(resp.content), chunk.n, outputs)
+            body = wire.loads(resp.content)
+            table, head = wire.decode_json(fmt, body, chunk.n, outputs)
+            if sources is not None:
+                valid = table.column("valid").to_numpy(zero_copy_only=False)
+                bands = wire.decode_bands(
+                    [r.get("band") for r in body["results"]], outputs, sources
+                )
+                table = frames.with_floats(table, bands, valid)
+            return table, head
 
     def _json_call(self, method: str, path: str, body: Any = None) -> Call:
         req = Request(method, path)
@@ -444,17 +456,28 @@ def _pdf_frame(answers: list[dict], flavours: Sequence[int]) -> tuple[pa.Table, 
     return pa.table(cols), head
 
 
-def _binned_frame(answers: list[tuple[int, dict]]) -> tuple[pa.Table, dict]:
+def _binned_frame(
+    answers: list[tuple[int, dict]],
+    outputs: Sequence[str] = (),
+    sources: Sequence[str] | None = None,
+) -> tuple[pa.Table, dict]:
+    """One row per (bin, P_T); with band ``sources``, ``flags`` (the bin's) and the band
+    columns (``frames.band_names``) after the outputs."""
     rows: dict[str, list] = {
         k: [] for k in ("bin", "x_lo", "x_hi", "z_lo", "z_hi", "Q_lo", "Q_hi", "physical", "PT")
     }
     sig: dict[str, list] = {}
+    flags: dict[int, list[str]] = {}
+    bands: list[dict] = []
     head: dict[str, Any] = {}
     for offset, a in answers:
         head = {k: v for k, v in a.items() if k != "results"}
         for i, r in enumerate(a["results"]):
             b = r["bin"]
             for j, pt in enumerate(r["PT"]):
+                if sources is not None:
+                    flags[len(rows["bin"])] = r["flags"]
+                    bands.append(_band_entry(r["band"], j))
                 rows["bin"].append(offset + i)
                 for var in ("x", "z", "Q"):
                     rows[f"{var}_lo"].append(b[var][0])
@@ -465,7 +488,44 @@ def _binned_frame(answers: list[tuple[int, dict]]) -> tuple[pa.Table, dict]:
                     sig.setdefault(k, []).append(v[j])
     cols = {k: pa.array(v) for k, v in rows.items()}
     cols.update({k: pa.array(v, pa.float64()) for k, v in sig.items()})
+    if sources is not None:
+        cols["flags"] = frames.list_column(flags, len(rows["bin"]))
+        for k, v in wire.decode_bands(bands, outputs, sources).items():
+            cols[k] = pa.array(v, pa.float64())
     return pa.table(cols), head
+
+
+def _band_entry(band: Mapping[str, Any], j: int) -> dict[str, Any]:
+    """A binned band (lists, one value per P_T) at P_T number ``j``, shaped as a point's."""
+    return {
+        "lo": {k: v[j] for k, v in band["lo"].items()},
+        "hi": {k: v[j] for k, v in band["hi"].items()},
+        "sources": {
+            s: {
+                "lo": {k: v[j] for k, v in d["lo"].items()},
+                "hi": {k: v[j] for k, v in d["hi"].items()},
+            }
+            for s, d in band["sources"].items()
+        },
+    }
+
+
+def _band_request(
+    params: dict[str, Any], uncertainty: Mapping[str, Any] | None
+) -> list[str] | None:
+    """Put ``uncertainty`` (as the API takes it: ``ldme_sets``, ``scales``, ``pdf_sets``)
+    in a request's ``params``; the band sources it asks for (None without ``uncertainty``:
+    no band columns)."""
+    if uncertainty is None:
+        return None
+    unc = dict(uncertainty)
+    unknown = sorted(set(unc) - {"ldme_sets", "scales", "pdf_sets"})
+    if unknown:
+        raise ValueError(
+            f"unknown uncertainty key(s) {unknown}; known: ldme_sets, scales, pdf_sets"
+        )
+    params["uncertainty"] = unc
+    return frames.band_sources(unc)
 
 
 def _bins_list(bins: Any) -> list[dict]:
@@ -490,19 +550,25 @@ def _point_dicts(cols: Mapping[str, np.ndarray], sl: slice) -> list[dict[str, An
 class _Jobs(_Calls):
     """The public methods as ``Job``s; ``Client`` and ``AsyncClient`` only run them."""
 
-    def _points_job(self, path, data, sqrt_s, params, outputs, as_arrow) -> Job:
+    def _points_job(self, path, data, sqrt_s, params, outputs, as_arrow, sources=None) -> Job:
+        extra = frames.band_names(outputs, sources) if sources is not None else []
+
         def build(fmt: str):
+            if sources is not None:  # the band travels in points JSON only
+                fmt = "points"
             table, chunks, refused = self.plan(data, sqrt_s, self._rows_for(fmt, path))
-            calls = [self._points_call(path, fmt, c, params, outputs) for c in chunks]
+            calls = [self._points_call(path, fmt, c, params, outputs, sources) for c in chunks]
 
             def finish(results: list):
                 parts = [(c.index, t) for c, (t, _) in zip(chunks, results, strict=True)]
                 if refused:
                     idx = np.array(sorted(refused), dtype=np.int64)
                     rows = {j: refused[i] for j, i in enumerate(idx)}
-                    parts.append((idx, frames.refused(idx.size, outputs, rows)))
+                    parts.append(
+                        (idx, frames.with_nulls(frames.refused(idx.size, outputs, rows), extra))
+                    )
                 if not parts:
-                    parts = [(slice(0, 0), wire.empty_result(outputs))]
+                    parts = [(slice(0, 0), frames.with_nulls(wire.empty_result(outputs), extra))]
                 out = frames.join(table, frames.scatter(table.num_rows, parts))
                 head = results[0][1] if results else {}
                 return self._deliver(out, head, as_arrow)
@@ -521,6 +587,7 @@ class _Jobs(_Calls):
         pdf_set=None,
         quarks=None,
         ldme=None,
+        uncertainty=None,
         as_arrow=False,
     ) -> Job:
         outputs = list(dict.fromkeys(channels)) if channels else list(OUTPUTS)
@@ -528,7 +595,8 @@ class _Jobs(_Calls):
         th = self._theory(theory, pdf_set, quarks, ldme)
         if th:
             params["theory"] = th
-        return self._points_job("/v1/exact", data, sqrt_s, params, outputs, as_arrow)
+        sources = _band_request(params, uncertainty)
+        return self._points_job("/v1/exact", data, sqrt_s, params, outputs, as_arrow, sources)
 
     def _predict_job(self, data, *, sqrt_s=None, channels=None, as_arrow=False) -> Job:
         outputs = list(dict.fromkeys(channels)) if channels else list(OUTPUTS)
@@ -662,7 +730,15 @@ class _Jobs(_Calls):
         return self._bodies_job("/v1/pdf", bodies, [len(b["points"]) for b in bodies], finish)
 
     def _binned_job(
-        self, bins, PT, *, sqrt_s=None, channels=None, theory=None, as_arrow=False
+        self,
+        bins,
+        PT,
+        *,
+        sqrt_s=None,
+        channels=None,
+        theory=None,
+        uncertainty=None,
+        as_arrow=False,
     ) -> Job:
         blist, pts = _bins_list(bins), [float(p) for p in PT]
         base: dict[str, Any] = {"sqrt_s": SQRT_S_DEFAULT if sqrt_s is None else float(sqrt_s)}
@@ -670,6 +746,8 @@ class _Jobs(_Calls):
             base["channels"] = list(channels)
         if theory:
             base["theory"] = dict(theory)
+        outputs = list(dict.fromkeys(channels)) if channels else list(OUTPUTS)
+        sources = _band_request(base, uncertainty)
         jobs = [
             (i, {"bins": blist[i : i + MAX_BINS], "PT": pts[j : j + MAX_PT], **base})
             for i in range(0, len(blist), MAX_BINS)
@@ -677,7 +755,9 @@ class _Jobs(_Calls):
         ]
 
         def finish(answers):
-            table, head = _binned_frame([(i, a) for (i, _), a in zip(jobs, answers, strict=True)])
+            table, head = _binned_frame(
+                [(i, a) for (i, _), a in zip(jobs, answers, strict=True)], outputs, sources
+            )
             if len(pts) > MAX_PT:  # P_T split across requests: back to (bin, P_T) order
                 table = table.sort_by([("bin", "ascending"), ("PT", "ascending")])
             return self._deliver(table, head, as_arrow)
@@ -797,13 +877,21 @@ class Client(_Jobs):
         pdf_set: str | None = None,
         quarks: str | None = None,
         ldme: Mapping[str, float] | None = None,
+        uncertainty: Mapping[str, Any] | None = None,
         as_arrow: bool = False,
     ):
         """POST /v1/exact at every row of ``data`` (columns x, z, Q [GeV], PT [GeV], an
         optional per-row ``sqrt_s`` [GeV]; else ``sqrt_s``, default 63 GeV). Returns the
         input columns, valid, y, each output (pb/GeV⁴; NaN, or null in Arrow, where
         invalid), reasons and flags, in input order. ``theory`` is the request's theory
-        object (``pdf_set``, ``quarks``, ``ldme`` also as keywords)."""
+        object (``pdf_set``, ``quarks``, ``ldme`` also as keywords).
+
+        ``uncertainty`` (``{"ldme_sets": [...], "scales": "3-point" | "7-point",
+        "pdf_sets": [...]}``, as the API takes it; sent as points JSON) adds the theory
+        band after ``flags``: ``<output>_lo``, ``<output>_hi`` (sources combined in
+        quadrature) and ``<output>_<source>_lo`` / ``_hi`` per requested source (ldme,
+        scale, pdf), pb/GeV⁴, NaN (null) where invalid; the flags
+        ``scale_band_incomplete``, ``pdf_band_incomplete``, ``negative_total`` in ``flags``."""
         return self._do(
             self._exact_job(
                 data,
@@ -813,6 +901,7 @@ class Client(_Jobs):
                 pdf_set=pdf_set,
                 quarks=quarks,
                 ldme=ldme,
+                uncertainty=uncertainty,
                 as_arrow=as_arrow,
             )
         )
@@ -873,14 +962,22 @@ class Client(_Jobs):
         sqrt_s: float | None = None,
         channels: Sequence[str] | None = None,
         theory: Mapping[str, Any] | None = None,
+        uncertainty: Mapping[str, Any] | None = None,
         as_arrow: bool = False,
     ):
         """POST /v1/exact/binned: dσ/dP_T² (pb/GeV²), one row per (bin, P_T [GeV]).
         ``bins``: dicts ``{"x": [lo, hi], "z": [lo, hi], "Q": [lo, hi]}`` (Q in GeV) or a
-        DataFrame with columns x_lo, x_hi, z_lo, z_hi, Q_lo, Q_hi."""
+        DataFrame with columns x_lo, x_hi, z_lo, z_hi, Q_lo, Q_hi. ``uncertainty`` as in
+        ``exact``: then the bin's ``flags`` and the band columns (pb/GeV²) follow."""
         return self._do(
             self._binned_job(
-                bins, PT, sqrt_s=sqrt_s, channels=channels, theory=theory, as_arrow=as_arrow
+                bins,
+                PT,
+                sqrt_s=sqrt_s,
+                channels=channels,
+                theory=theory,
+                uncertainty=uncertainty,
+                as_arrow=as_arrow,
             )
         )
 

@@ -32,6 +32,69 @@ REASONS, FLAGS = "reasons", "flags"
 STRINGS = pa.list_(pa.string())
 
 
+BAND_SOURCES = ("ldme", "scale", "pdf")
+"""The sources of a theory band, in the service's order."""
+
+
+def band_sources(uncertainty: Mapping[str, Any] | None) -> list[str]:
+    """The sources a request's ``uncertainty`` asks for (``ldme_sets``, ``scales``,
+    ``pdf_sets``; each given and not empty adds its source), in ``BAND_SOURCES`` order."""
+    unc = uncertainty or {}
+    asked = {
+        "ldme": bool(unc.get("ldme_sets")),
+        "scale": unc.get("scales") is not None,
+        "pdf": bool(unc.get("pdf_sets")),
+    }
+    return [s for s in BAND_SOURCES if asked[s]]
+
+
+def band_names(outputs: Sequence[str], sources: Sequence[str]) -> list[str]:
+    """Band columns, after ``flags``: per output ``<output>_lo``, ``<output>_hi`` (the
+    sources combined in quadrature), then ``<output>_<source>_lo`` / ``_hi`` per source."""
+    names: list[str] = []
+    for k in outputs:
+        names += [f"{k}_lo", f"{k}_hi"]
+        for s in sources:
+            names += [f"{k}_{s}_lo", f"{k}_{s}_hi"]
+    return names
+
+
+def band_values(
+    lo: Mapping[str, Any],
+    hi: Mapping[str, Any],
+    sources: Mapping[str, tuple[Mapping[str, Any], Mapping[str, Any]]],
+    outputs: Sequence[str],
+) -> dict[str, Any]:
+    """Band arrays (combined ``lo``/``hi`` and each source's (lo, hi)) under their column
+    names (``band_names`` order)."""
+    out: dict[str, Any] = {}
+    for k in outputs:
+        out[f"{k}_lo"], out[f"{k}_hi"] = lo[k], hi[k]
+        for s, (slo, shi) in sources.items():
+            out[f"{k}_{s}_lo"], out[f"{k}_{s}_hi"] = slo[k], shi[k]
+    return out
+
+
+def with_floats(
+    table: pa.Table, values: Mapping[str, np.ndarray], valid: np.ndarray | None = None
+) -> pa.Table:
+    """``table`` with float64 columns appended, null where ``valid`` is false."""
+    invalid = None if valid is None or bool(np.all(valid)) else ~np.asarray(valid, dtype=bool)
+    for name, v in values.items():
+        v = np.asarray(v, dtype=np.float64)
+        table = table.append_column(
+            name, pa.array(v, mask=invalid) if invalid is not None else pa.array(v)
+        )
+    return table
+
+
+def with_nulls(table: pa.Table, names: Sequence[str]) -> pa.Table:
+    """``table`` with all-null float64 columns ``names`` appended (rows not scored)."""
+    for name in names:
+        table = table.append_column(name, pa.nulls(table.num_rows, pa.float64()))
+    return table
+
+
 def as_table(data: Any, required: Sequence[str] = KINEMATICS) -> pa.Table:
     """A pandas DataFrame, Arrow table or record batch, a mapping of column → array, a
     numpy structured array or a 2-D array [N, len(required)] (columns in ``required``

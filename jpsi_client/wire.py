@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from jpsi_client.frames import KINEMATICS, STRINGS, list_column, result_table
+from jpsi_client.frames import KINEMATICS, STRINGS, band_values, list_column, result_table
 
 try:  # optional: several times faster than the json module for large bodies
     import orjson
@@ -152,6 +152,26 @@ def decode_json(
         flags = list_column({i: r["flags"] for i, r in enumerate(results) if r["flags"]}, n)
         head = {k: v for k, v in body.items() if k != "results"}
     return result_table(valid, y, values, reasons, flags), head
+
+
+def decode_bands(
+    bands: Sequence[Mapping[str, Any] | None], outputs: Sequence[str], sources: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """The ``band`` objects of point results (None: an invalid point) as float64 columns
+    named as ``frames.band_names`` (NaN where there is no band)."""
+
+    def col(part: str, k: str, source: str | None = None) -> np.ndarray:
+        if source is None:
+            return _floats([b[part][k] if b else None for b in bands])
+        return _floats([b["sources"][source][part][k] if b else None for b in bands])
+
+    lo = {k: col("lo", k) for k in outputs}
+    hi = {k: col("hi", k) for k in outputs}
+    per = {
+        s: ({k: col("lo", k, s) for k in outputs}, {k: col("hi", k, s) for k in outputs})
+        for s in sources
+    }
+    return band_values(lo, hi, per, outputs)
 
 
 def _floats(values: Sequence[float | None]) -> np.ndarray:

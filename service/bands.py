@@ -14,7 +14,8 @@ import orjson
 
 import physics
 from physics.ldme import LDME_FIELDS, LDMESet, get_set
-from physics.variations import BAND_FLAGS, Bands, Uncertainty, binned_bands, point_bands
+from physics.variations import BAND_FLAGS, Bands, Uncertainty, binned_bands
+from runtime.bands import banded_points, finite_bands
 from service.errors import invalid
 from service.schemas.theory import LdmeSetModel, UncertaintyModel
 
@@ -64,16 +65,6 @@ def _band_at(cols: Mapping, names: Sequence[str], i: int) -> dict:
     }
 
 
-def finite_bands(bands: Bands, names: Sequence[str]) -> np.ndarray:
-    """Per entry (point, or bin × P_T row): every band value of ``names`` is finite."""
-    ok = np.ones(np.shape(bands.lo[names[0]]), dtype=bool)
-    arrays = [bands.lo, bands.hi, *(d for pair in bands.sources.values() for d in pair)]
-    for d in arrays:
-        for k in names:
-            ok &= np.isfinite(d[k])
-    return ok
-
-
 def points_with_band(
     head: Mapping,
     points: tuple[np.ndarray, ...],
@@ -87,18 +78,14 @@ def points_with_band(
 ) -> bytes:
     """/v1/exact with ``uncertainty``: each valid result carries ``band``; a point whose
     band is not finite is refused in place like one whose value is not."""
-    x, z, Q, PT = points
-    with np.errstate(all="ignore"):
-        bands = point_bands(x, z, Q, PT, theory=cfg, uncertainty=unc, central=ev)
-    broken = valid & ~finite_bands(bands, names)
-    valid = valid & ~broken
+    banded = banded_points(points, ev, cfg, unc, valid, names)
+    bands, valid, broken = banded.bands, banded.valid, banded.broken
     cols = _band_columns(bands, names)
     sigma = {k: ev[k].tolist() for k in names}
     y = ev.y.tolist()
-    masks = {**ev.flag_masks, **bands.flag_masks}
     flags: list[list[str]] = [[] for _ in range(valid.size)]
-    for name, mask in masks.items():
-        for i in np.flatnonzero(mask & valid).tolist():
+    for name, mask in banded.flag_masks.items():
+        for i in np.flatnonzero(mask).tolist():
             flags[i].append(name)
     results = []
     for i, ok in enumerate(valid.tolist()):
