@@ -214,7 +214,13 @@ def _envelope(
             fold(ch, w[i] * c_min[i], w[i] * c_max[i], keep)
         flat = w.reshape(len(CHANNELS), -1)
         for name, rows in (("total_U", _U_ROWS), ("total_L", _L_ROWS)):
-            tot = (coef[:, rows] @ flat[rows]).reshape((coef.shape[0], *w.shape[1:]))
+            # a sum of rows, not a matrix product: BLAS blocks a product by the array's
+            # length, so a point's value would depend on the points evaluated with it (a
+            # request, a jpsi-score chunk); elementwise, it is the same in any company
+            tot = coef[:, rows[0], None] * flat[rows[0]]
+            for r in rows[1:]:
+                tot += coef[:, r, None] * flat[r]
+            tot = tot.reshape((coef.shape[0], *w.shape[1:]))
             fold(name, tot.min(axis=0), tot.max(axis=0), keep)
     return lo, hi, incomplete
 
