@@ -5,6 +5,7 @@ Examples::
     jpsi-score points.parquet scored.parquet                       # exact engine, in process
     jpsi-score points.csv scored.parquet --model surrogate --sqrt-s 105
     jpsi-score points.parquet scored.parquet --ldme-set Chao2012 --ldme O3S1_8=0.006
+    jpsi-score points.parquet scored.parquet --scales 7-point --pdf-sets NNPDF31_lo_as_0130
     jpsi-score points.parquet scored.parquet --scheduler local     # Dask, one worker per core
     jpsi-score points.parquet scored.parquet --scheduler tcp://head:8786
     jpsi-score points.parquet scored.parquet --url http://127.0.0.1:8000
@@ -34,6 +35,10 @@ def _ldme(text: str) -> tuple[str, float]:
         return name, float(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"--ldme {name}: {value!r} is not a number") from exc
+
+
+def _names(text: str | None) -> tuple[str, ...]:
+    return tuple(n.strip() for n in text.split(",") if n.strip()) if text else ()
 
 
 def parser() -> argparse.ArgumentParser:
@@ -77,6 +82,23 @@ def parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME=VALUE",
         help="override an LDME (GeV^3; O3P0_8 in GeV^5), repeatable",
+    )
+    p.add_argument(
+        "--ldme-sets",
+        metavar="A,B",
+        help="theory band: comma-separated registered LDME sets whose envelope is the LDME "
+        "band (columns <output>_ldme_lo/_hi)",
+    )
+    p.add_argument(
+        "--scales",
+        choices=("3-point", "7-point"),
+        help="theory band: scale variations (columns <output>_scale_lo/_hi)",
+    )
+    p.add_argument(
+        "--pdf-sets",
+        metavar="A,B",
+        help="theory band: comma-separated installed PDF sets (columns <output>_pdf_lo/_hi); "
+        "with any band option the combined band is <output>_lo/_hi",
     )
     where = p.add_mutually_exclusive_group()
     where.add_argument(
@@ -138,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
             ldme=dict(args.ldme),
             channels=tuple(c.strip() for c in args.channels.split(",")) if args.channels else None,
             artifact_dir=args.artifact_dir,
+            ldme_sets=_names(args.ldme_sets),
+            scales=args.scales,
+            pdf_sets=_names(args.pdf_sets),
         )
         backend = make_backend(
             scorer, args.scheduler, args.url, args.workers, args.api_key, args.retries

@@ -68,6 +68,7 @@ class ThroughService:
                 sqrt_s=s.sqrt_s,
                 channels=s.channels,
                 theory=s.theory_request(),
+                uncertainty=s.uncertainty_request(),
                 as_arrow=True,
             )
         else:

@@ -25,6 +25,7 @@ import physics
 from jpsi_client import frames
 from physics.kinematics import check_domain
 from physics.ldme import LDME_FIELDS, get_set
+from runtime.bands import banded_points, uncertainty
 from scoring import runtime
 
 NOT_FINITE = "the result is not a finite number (floating-point overflow at extreme kinematics)"
@@ -43,7 +44,12 @@ class Scorer:
     """What to compute: ``model`` "exact" or "surrogate", √s in GeV for rows without a
     ``sqrt_s`` column, the theory of the exact engine (``pdf_set`` None: the default set;
     ``quarks`` "full" or "ud"; ``ldme`` overrides in GeV³/GeV⁵), the outputs (None: all
-    ten) and the surrogate's artifact directory (None: the shipped one)."""
+    ten) and the surrogate's artifact directory (None: the shipped one).
+
+    A theory band (exact model only; as a request's ``uncertainty``): ``ldme_sets``
+    (registered names), ``scales`` ("3-point" or "7-point"), ``pdf_sets`` (installed
+    names). With any of them the result has the band columns of ``frames.band_names``
+    after ``flags``, computed by ``runtime.bands`` as the service computes them."""
 
     model: str = "exact"
     sqrt_s: float = 63.0
@@ -53,6 +59,9 @@ class Scorer:
     ldme: Mapping[str, float] = field(default_factory=dict)
     channels: tuple[str, ...] | None = None
     artifact_dir: str | None = None
+    ldme_sets: tuple[str, ...] = ()
+    scales: str | None = None
+    pdf_sets: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -64,9 +73,41 @@ class Scorer:
             self.pdf_set or self.quarks != "full" or self.ldme or self.ldme_set
         ):
             raise ValueError("theory options apply to the exact model only")
+        if self.model == "surrogate" and self.banded:
+            raise ValueError("theory bands (ldme_sets, scales, pdf_sets) need the exact model")
         if not (0.0 < self.sqrt_s <= frames.SQRT_S_MAX):
             raise ValueError(f"sqrt_s must be in (0, {frames.SQRT_S_MAX:g}] GeV, got {self.sqrt_s}")
         self.theory()  # refuse a bad quark set, LDME or LDME set now, not in every chunk
+        self.uncertainty()  # and a bad LDME set name or scale scheme of the band
+
+    @property
+    def banded(self) -> bool:
+        """Whether a theory band is asked for."""
+        return bool(self.ldme_sets or self.scales is not None or self.pdf_sets)
+
+    @property
+    def band_sources(self) -> list[str]:
+        """The band's sources (ldme, scale, pdf), as the columns name them."""
+        return frames.band_sources(self.uncertainty_request())
+
+    def uncertainty(self):
+        """The band's variations (``physics.variations.Uncertainty``), None without one."""
+        if not self.banded:
+            return None
+        return uncertainty(self.ldme_sets, self.scales, self.pdf_sets)
+
+    def uncertainty_request(self) -> dict | None:
+        """The same band as a request's ``uncertainty`` object (None: no band)."""
+        if not self.banded:
+            return None
+        out: dict = {}
+        if self.ldme_sets:
+            out["ldme_sets"] = list(self.ldme_sets)
+        if self.scales is not None:
+            out["scales"] = self.scales
+        if self.pdf_sets:
+            out["pdf_sets"] = list(self.pdf_sets)
+        return out
 
     @property
     def outputs(self) -> list[str]:
@@ -110,7 +151,8 @@ class Scorer:
             sur = runtime.load_surrogate(self.artifact_dir)
             physics.load_pdf(sur.pdf_set)
         else:
-            physics.load_pdf(self.theory().pdf_set)
+            for name in (self.theory().pdf_set, *self.pdf_sets):
+                physics.load_pdf(name)
 
     def score(self, table: pa.Table) -> pa.Table:
         """Result columns (valid, y, outputs, reasons, flags) for the rows of ``table``
@@ -128,7 +170,8 @@ class Scorer:
         parts = [(idx, self._score({k: v[idx] for k, v in cols.items()}, s[idx]))]
         bad = np.flatnonzero(~ok)
         rows = {j: refused[int(i)] for j, i in enumerate(bad)}
-        parts.append((bad, frames.refused(bad.size, self.outputs, rows)))
+        band = frames.band_names(self.outputs, self.band_sources) if self.banded else []
+        parts.append((bad, frames.with_nulls(frames.refused(bad.size, self.outputs, rows), band)))
         return frames.scatter(n, parts)
 
     def _score(self, cols: dict[str, np.ndarray], s: np.ndarray) -> pa.Table:
@@ -145,6 +188,20 @@ class Scorer:
         # so the service's finite-only check never fires here: nothing is "broken"
         valid, broken = ev.valid, np.zeros(ev.valid.size, dtype=bool)
         names = self.outputs
+        unc = self.uncertainty()
+        if unc is not None:  # as service.bands: a point whose band is not finite is refused
+            banded = banded_points((x, z, Q, PT), ev, self.theory(), unc, valid, names)
+            b = banded.bands
+            table = _result(
+                banded.valid,
+                ev.y,
+                {k: ev[k] for k in names},
+                banded.broken,
+                ev.check.reasons,
+                banded.flag_masks,
+            )
+            band = frames.band_values(b.lo, b.hi, b.sources, names)
+            return frames.with_floats(table, band, banded.valid)
         return _result(
             valid,
             ev.y,
