@@ -18,6 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import physics
+from physics.ldme import get_set
+from physics.variations import Uncertainty, point_bands
 from scoring.__main__ import main
 from tests.client.conftest import make_points
 
@@ -139,6 +141,61 @@ def test_three_backends_same_file_bit_for_bit(
         np.testing.assert_array_equal(
             want.column("total_L").to_numpy(zero_copy_only=False), ev["total_L"]
         )
+
+
+BAND = ["--ldme-sets", "Chao2012", "--scales", "7-point", "--pdf-sets", "NNPDF31_lo_as_0130"]
+
+
+def test_three_backends_same_band_file_bit_for_bit(points_file, tmp_path, server_url, dask_cluster):
+    """Band columns (--ldme-sets, --scales, --pdf-sets): the same file from each backend,
+    and in process the values of ``physics.variations.point_bands`` at the valid rows."""
+    opts = [*BAND, "--channels", "total_U,oct3p0_L", "--quarks", "ud"]
+    ref = tmp_path / "band.parquet"
+    assert score(points_file, ref, *opts, "--chunk-rows", 1000) == 0
+    want = pq.read_table(ref)
+    runs = {
+        "in process, other chunks": ["--chunk-rows", 333],
+        "dask cluster": ["--scheduler", dask_cluster, "--chunk-rows", 500],
+        "service": ["--url", server_url, "--chunk-rows", 1200],
+    }
+    for name, extra in runs.items():
+        out = tmp_path / f"band {name}.parquet"
+        assert score(points_file, out, *opts, *extra) == 0, name
+        assert pq.read_table(out).equals(want), name
+    plain = [
+        *pq.read_table(points_file).column_names,
+        "valid", "y", "total_U", "oct3p0_L", "reasons", "flags",
+    ]  # fmt: skip
+    assert want.column_names[: len(plain)] == plain
+    assert want.column_names[len(plain) : len(plain) + 4] == [
+        "total_U_lo", "total_U_hi", "total_U_ldme_lo", "total_U_ldme_hi",
+    ]  # fmt: skip
+    assert len(want.column_names) == len(plain) + 2 * 8
+    col = {c: want.column(c).to_numpy(zero_copy_only=False) for c in want.column_names[4:]}
+    v = col["valid"].astype(bool)
+    assert 0 < v.sum() < want.num_rows
+    for c in want.column_names[len(plain) :]:
+        k = c.split("_lo")[0].split("_hi")[0].rsplit("_", 1)
+        k = "_".join(k) if k[-1] in ("U", "L") else k[0]
+        assert np.isnan(col[c][~v]).all(), c
+        side = np.less_equal if c.endswith("_lo") else np.greater_equal
+        assert side(col[c][v], col[k][v]).all(), c
+    # the engine's own band at the valid rows of one √s
+    src = pq.read_table(points_file)
+    sel = v & (src.column("sqrt_s").to_numpy() == 63.0)
+    x, z, Q, PT = (src.column(k).to_numpy()[sel] for k in ("x", "z", "Q", "PT"))
+    cfg = physics.TheoryConfig(quarks="ud")
+    ev = physics.evaluate(x, z, Q, PT, sqrt_s=63.0, theory=cfg)
+    unc = Uncertainty((get_set("Chao2012"),), "7-point", ("NNPDF31_lo_as_0130",))
+    b = point_bands(x, z, Q, PT, theory=cfg, uncertainty=unc, central=ev)
+    np.testing.assert_array_equal(col["total_U_hi"][sel], b.hi["total_U"])
+    np.testing.assert_array_equal(col["oct3p0_L_scale_lo"][sel], b.sources["scale"][0]["oct3p0_L"])
+    with pytest.raises(SystemExit) as bad:
+        score(points_file, tmp_path / "x.parquet", "--scales", "9-point")
+    assert bad.value.code == 2
+    assert score(points_file, tmp_path / "x.parquet", "--pdf-sets", "Nope2099") == 2
+    assert score(points_file, tmp_path / "x.parquet", "--ldme-sets", "Nope2099") == 2
+    assert score(points_file, tmp_path / "x.parquet", "--model", "surrogate", *BAND) == 2
 
 
 def test_workers_load_the_model_once(points_file, tmp_path, dask_cluster):
