@@ -19,3 +19,6 @@ def test_examples_run(server_url, capsys):
     assert "y = 63 > 1" in out  # the unphysical point's reason
     assert "422" in out and "channels" in out  # the typed 422 names the field
     assert namespace["exact"].shape[0] == 3 and namespace["surrogate"].shape[0] == 3
+    banded, spectrum = namespace["banded"], namespace["spectrum"]
+    assert (banded["total_U_lo"] <= banded["total_U_hi"]).sum() == banded["valid"].sum() == 2
+    assert spectrum[["total_U_scale_lo", "total_U_scale_hi"]].notna().all().all()
