@@ -134,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         BodyLimitMiddleware,
         limit=settings.max_body_bytes,
         timeout=settings.body_timeout_seconds,
+        bulk_limit=settings.max_arrow_bytes,
     )
     if settings.rate_limit_per_second:
         app.add_middleware(

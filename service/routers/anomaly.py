@@ -2,16 +2,42 @@
 
 from __future__ import annotations
 
+import numpy as np
 import orjson
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from starlette.responses import Response
 
+from service import bulk
 from service.errors import Unavailable, invalid
-from service.routers.base import JSONBytes, OrjsonRoute, State
+from service.routers.base import JSONBytes, State
+from service.routers.bulk import (
+    ARROW_BODY,
+    BulkRoute,
+    anomaly_arrow,
+    arrow_response,
+    sigma_from_columns,
+    takes_arrow,
+    wants_arrow,
+)
 from service.routers.explain import points_array
 from service.schemas.anomaly import AnomalyRequest, AnomalyResponse
+from service.schemas.columns import AnomalyColumnsResponse
 from service.schemas.common import PROBLEM_RESPONSES, Problem
 
-router = APIRouter(prefix="/v1", tags=["anomaly"], route_class=OrjsonRoute)
+router = APIRouter(prefix="/v1", tags=["anomaly"], route_class=BulkRoute)
+
+ANOMALY_ARROW = {
+    "content": {
+        bulk.ARROW_STREAM: {
+            "schema": {
+                "type": "string",
+                "format": "binary",
+                "description": "Arrow IPC stream: score, is_anomaly, one float64 column per "
+                "component, reasons; schema metadata threshold. See docs/wire.md.",
+            }
+        }
+    }
+}
 
 RESPONSES = {
     **PROBLEM_RESPONSES,
@@ -19,12 +45,34 @@ RESPONSES = {
 }
 
 
-@router.post("/anomaly", response_model=AnomalyResponse, responses=RESPONSES)
-def anomaly(body: AnomalyRequest, st: State) -> JSONBytes:
+@router.post(
+    "/anomaly",
+    response_model=AnomalyResponse | AnomalyColumnsResponse,
+    responses={**RESPONSES, 200: ANOMALY_ARROW},
+    openapi_extra=ARROW_BODY,
+)
+@takes_arrow(anomaly_arrow())
+def anomaly(body: AnomalyRequest, st: State, request: Request) -> Response:
     """A score in [0, 1] per point (higher = more anomalous) with the components and
-    reasons that fired: values inconsistent with the theory, unphysical or rare kinematics."""
+    reasons that fired: values inconsistent with the theory, unphysical or rare kinematics.
+    ``columns`` instead of ``points`` (observed values as columns ``sigma.<output>``): the
+    answer is by column; an Arrow IPC stream in (or ``Accept:
+    application/vnd.apache.arrow.stream``): an Arrow stream out."""
     if st.anomaly is None:
         raise Unavailable("the anomaly model is not loaded", st.artifact_reasons("anomaly"))
+    if body.columns is not None:
+        c = body.columns
+        X = np.column_stack([c.x, c.z, c.Q, c.PT])
+        try:
+            results = st.anomaly.score(X, sqrt_s=body.sqrt_s, sigma=sigma_from_columns(c))
+        except ValueError as exc:
+            raise invalid(["body"], str(exc)) from exc
+        st.metrics.points.labels("anomaly").inc(len(c.x))
+        part = bulk.anomaly_part(results)
+        threshold = float(st.anomaly.threshold)
+        if wants_arrow(request):
+            return arrow_response(bulk.write_anomaly_arrow(iter([(0, part)]), threshold))
+        return JSONBytes(bulk.anomaly_json(part, threshold))
     sigma = [p.get("sigma") for p in body.points]
     try:
         results = st.anomaly.score(

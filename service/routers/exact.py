@@ -2,20 +2,43 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from starlette.responses import Response
 
-from service import compute
-from service.routers.base import JSONBytes, OrjsonRoute, State
+from service import bulk, compute
+from service.routers.base import JSONBytes, State
+from service.routers.bulk import (
+    ARROW_ANSWER,
+    ARROW_BODY,
+    BulkRoute,
+    answer,
+    arrow_endpoint,
+    point_columns,
+    takes_arrow,
+    wants_arrow,
+)
 from service.schemas.binned import BinnedRequest, BinnedResponse
 from service.schemas.common import PROBLEM_RESPONSES
-from service.schemas.exact import ExactRequest, ExactResponse
+from service.schemas.exact import ExactColumnsResponse, ExactRequest, ExactResponse
 
-router = APIRouter(prefix="/v1/exact", tags=["exact"], route_class=OrjsonRoute)
+router = APIRouter(prefix="/v1/exact", tags=["exact"], route_class=BulkRoute)
 
 
-@router.post("", response_model=ExactResponse, responses=PROBLEM_RESPONSES)
-def exact(body: ExactRequest, st: State) -> JSONBytes:
-    """All eight channels and the totals at each point (pb/GeV⁴), from the exact engine."""
+@router.post(
+    "",
+    response_model=ExactResponse | ExactColumnsResponse,
+    responses={**PROBLEM_RESPONSES, 200: ARROW_ANSWER},
+    openapi_extra=ARROW_BODY,
+)
+@takes_arrow(arrow_endpoint("exact"))
+def exact(body: ExactRequest, st: State, request: Request) -> Response:
+    """All eight channels and the totals at each point (pb/GeV⁴), from the exact engine.
+    ``columns`` instead of ``points``: the answer is by column; an Arrow IPC stream in (or
+    ``Accept: application/vnd.apache.arrow.stream``): an Arrow stream out."""
+    if body.columns is not None or wants_arrow(request):
+        p = bulk.BulkParams(sqrt_s=body.sqrt_s, channels=body.channels, theory=body.theory)
+        cols = body.columns.model_dump() if body.columns else point_columns(body.points)
+        return answer("exact", cols, p, st, arrow=wants_arrow(request))
     out = compute.exact_points(body.points, body.sqrt_s, body.channels, body.theory, st.pdf_sets)
     st.metrics.points.labels("exact").inc(len(body.points))
     return JSONBytes(out)

@@ -2,23 +2,46 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from starlette.responses import Response
 
-from service import compute
+from service import bulk, compute
 from service.errors import Unavailable
-from service.routers.base import JSONBytes, OrjsonRoute, State
+from service.routers.base import JSONBytes, State
+from service.routers.bulk import (
+    ARROW_ANSWER,
+    ARROW_BODY,
+    BulkRoute,
+    answer,
+    arrow_endpoint,
+    point_columns,
+    takes_arrow,
+    wants_arrow,
+)
 from service.schemas.common import PROBLEM_RESPONSES, Problem
-from service.schemas.predict import PredictRequest, PredictResponse
+from service.schemas.predict import PredictColumnsResponse, PredictRequest, PredictResponse
 
-router = APIRouter(prefix="/v1", tags=["predict"], route_class=OrjsonRoute)
+router = APIRouter(prefix="/v1", tags=["predict"], route_class=BulkRoute)
 
 RESPONSES = {**PROBLEM_RESPONSES, 503: {"model": Problem, "description": "No usable surrogate."}}
 
 
-@router.post("/predict", response_model=PredictResponse, responses=RESPONSES)
-def predict(body: PredictRequest, st: State) -> JSONBytes:
+@router.post(
+    "/predict",
+    response_model=PredictResponse | PredictColumnsResponse,
+    responses={**RESPONSES, 200: ARROW_ANSWER},
+    openapi_extra=ARROW_BODY,
+)
+@takes_arrow(arrow_endpoint("predict"))
+def predict(body: PredictRequest, st: State, request: Request) -> Response:
     """The surrogate's cross sections at each point (pb/GeV⁴); points outside its training
-    domain are answered with the flag ``outside_training_domain``."""
+    domain are answered with the flag ``outside_training_domain``. ``columns`` instead of
+    ``points``: the answer is by column; an Arrow IPC stream in (or ``Accept:
+    application/vnd.apache.arrow.stream``): an Arrow stream out."""
+    if body.columns is not None or wants_arrow(request):
+        p = bulk.BulkParams(sqrt_s=body.sqrt_s, channels=body.channels)
+        cols = body.columns.model_dump() if body.columns else point_columns(body.points)
+        return answer("predict", cols, p, st, arrow=wants_arrow(request))
     if st.surrogate is None:
         raise Unavailable("the surrogate model is not loaded", st.surrogate_reasons())
     out = compute.predict_points(body.points, body.sqrt_s, body.channels, st.surrogate)

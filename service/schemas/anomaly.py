@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, NotRequired
 
-from pydantic import BaseModel, ConfigDict, Field, with_config
+from pydantic import BaseModel, ConfigDict, Field, model_validator, with_config
 from typing_extensions import TypedDict
 
+from service.schemas.columns import EXAMPLE_COLUMNS, AnomalyColumns, exactly_one
 from service.schemas.common import EXAMPLE_POINT, Finite, Output, SqrtS
 
 
@@ -35,15 +36,27 @@ class AnomalyRequest(BaseModel):
         extra="forbid",
         json_schema_extra={
             "examples": [
-                {"points": [{**EXAMPLE_POINT, "sigma": {"total_U": 3.7e-6}}], "sqrt_s": 63.0}
+                {"points": [{**EXAMPLE_POINT, "sigma": {"total_U": 3.7e-6}}], "sqrt_s": 63.0},
+                {"columns": {**EXAMPLE_COLUMNS, "sigma.total_U": [3.7e-6, None]}},
             ]
         },
     )
 
-    points: list[AnomalyPoint] = Field(
-        min_length=1, description="Points to score (at most 10 000 by default)."
+    points: list[AnomalyPoint] | None = Field(
+        None,
+        min_length=1,
+        description="Points to score (at most 10 000 by default); or send columns.",
+    )
+    columns: AnomalyColumns | None = Field(
+        None, description="The points by column instead of points: the answer is by column."
     )
     sqrt_s: SqrtS = 63.0
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_of(cls, data, handler):
+        exactly_one(data)
+        return handler(data)
 
 
 class AnomalyResult(BaseModel):

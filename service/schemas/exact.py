@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 import physics
+from service.schemas.columns import (
+    EXAMPLE_COLUMNS,
+    ColumnsAnswer,
+    PointColumns,
+    exactly_one,
+)
 from service.schemas.common import EXAMPLE_POINT, Channels, Point, PointResult, SqrtS
 
 _D = physics.LDME()
@@ -46,14 +52,28 @@ class ExactRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"points": [EXAMPLE_POINT], "sqrt_s": 63.0, "channels": ["total_U"]}]
+            "examples": [
+                {"points": [EXAMPLE_POINT], "sqrt_s": 63.0, "channels": ["total_U"]},
+                {"columns": EXAMPLE_COLUMNS, "sqrt_s": 63.0, "channels": ["total_U"]},
+            ]
         },
     )
 
-    points: list[Point] = Field(description="Kinematic points (at most 10 000 by default).")
+    points: list[Point] | None = Field(
+        None, description="Kinematic points (at most 10 000 by default); or send columns."
+    )
+    columns: PointColumns | None = Field(
+        None, description="The points by column instead of points: the answer is by column."
+    )
     sqrt_s: SqrtS = 63.0
     channels: Channels = None
     theory: Theory | None = None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_of(cls, data, handler):
+        exactly_one(data)
+        return handler(data)
 
 
 class ExactResponse(BaseModel):
@@ -61,3 +81,9 @@ class ExactResponse(BaseModel):
     sqrt_s: float
     theory: Theory = Field(description="The resolved theory: every default filled in.")
     results: list[PointResult]
+
+
+class ExactColumnsResponse(ColumnsAnswer):
+    """The answer to a request with ``columns``."""
+
+    theory: Theory = Field(description="The resolved theory: every default filled in.")

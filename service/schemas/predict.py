@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from service.schemas.columns import (
+    EXAMPLE_COLUMNS,
+    ColumnsAnswer,
+    PointColumns,
+    exactly_one,
+)
 from service.schemas.common import EXAMPLE_POINT, Channels, Point, PointResult, SqrtS
 
 
@@ -14,12 +20,28 @@ class PredictRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"points": [EXAMPLE_POINT], "sqrt_s": 63.0}]},
+        json_schema_extra={
+            "examples": [
+                {"points": [EXAMPLE_POINT], "sqrt_s": 63.0},
+                {"columns": EXAMPLE_COLUMNS, "sqrt_s": 63.0, "channels": ["total_U"]},
+            ]
+        },
     )
 
-    points: list[Point] = Field(description="Kinematic points (at most 10 000 by default).")
+    points: list[Point] | None = Field(
+        None, description="Kinematic points (at most 10 000 by default); or send columns."
+    )
+    columns: PointColumns | None = Field(
+        None, description="The points by column instead of points: the answer is by column."
+    )
     sqrt_s: SqrtS = 63.0
     channels: Channels = None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_of(cls, data, handler):
+        exactly_one(data)
+        return handler(data)
 
 
 class ModelInfo(BaseModel):
@@ -33,3 +55,9 @@ class PredictResponse(BaseModel):
     sqrt_s: float
     model: ModelInfo
     results: list[PointResult]
+
+
+class PredictColumnsResponse(ColumnsAnswer):
+    """The answer to a request with ``columns``."""
+
+    model: ModelInfo
