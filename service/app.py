@@ -20,7 +20,7 @@ from service.middleware import (
     RateLimitMiddleware,
     RequestContextMiddleware,
 )
-from service.routers import anomaly, exact, explain, health, models, pdf, predict
+from service.routers import anomaly, exact, explain, health, models, pdf, predict, v2
 from service.settings import Settings
 from service.state import load_state
 
@@ -127,7 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     _customise_openapi(app, settings)
-    for module in (exact, predict, explain, anomaly, pdf, models, health):
+    for module in (exact, predict, explain, anomaly, pdf, models, health, v2):
         app.include_router(module.router)
     # added innermost first: the request id and the metrics see every refusal below them
     app.add_middleware(

@@ -1,0 +1,193 @@
+"""The Open Inference Protocol (V2) REST routes: health, metadata, readiness and infer for
+the models jpsi-exact and jpsi-surrogate (``service.v2`` parses and encodes)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from service import bulk, v2
+from service.errors import Unavailable
+from service.state import ServiceState
+
+router = APIRouter(prefix="/v2", tags=["open inference protocol (v2)"])
+
+ERROR = {"description": 'The protocol\'s error: {"error": "..."}.'}
+INFER_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"type": "object"},
+                "example": {
+                    "inputs": [
+                        {"name": k, "shape": [1], "datatype": "FP64", "data": [v]}
+                        for k, v in (("x", 0.2), ("z", 0.5), ("Q", 20.0), ("PT", 1.0))
+                    ],
+                    "parameters": {"sqrt_s": 63.0},
+                    "outputs": [{"name": "total_U"}, {"name": "valid"}],
+                },
+            },
+            "application/octet-stream": {
+                "schema": {"type": "string", "format": "binary"},
+                "description": "Binary tensor data extension: JSON header of "
+                "Inference-Header-Content-Length bytes, then the tensors' bytes.",
+            },
+        },
+    }
+}
+
+
+def error(exc: v2.V2Error) -> Response:
+    return Response(exc.body(), status_code=exc.status, media_type="application/json")
+
+
+def _json(body: dict, status: int = 200) -> Response:
+    return Response(v2.orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def _ready(st: ServiceState, model: str) -> list[str]:
+    """What stops ``model`` from answering (empty: ready)."""
+    problems = list(st.pdf_sets.problems.values())
+    if model == "jpsi-surrogate" and st.surrogate is None:
+        problems += st.surrogate_reasons() or ["the surrogate is not loaded"]
+    return problems
+
+
+def _model(name: str, version: str | None) -> None:
+    if name not in v2.MODELS:
+        raise v2.V2Error(f"unknown model {name[:64]!r}; models: {', '.join(v2.MODELS)}", 404)
+    if version is not None and version != v2.VERSION:
+        raise v2.V2Error(f"model {name} has no version {version[:20]!r}; versions: 1", 404)
+
+
+@router.get("/health/live", responses={200: {"description": '{"live": true}'}})
+async def live() -> Response:
+    """The server is up."""
+    return _json({"live": True})
+
+
+@router.get("/health/ready", responses={503: {"description": '{"ready": false}'}})
+async def ready(request: Request) -> Response:
+    """Every model can answer (200), or not (503)."""
+    st: ServiceState = request.app.state.jpsi
+    ok = not any(_ready(st, m) for m in v2.MODELS)
+    return _json({"ready": ok}, 200 if ok else 503)
+
+
+@router.get("")
+async def server_metadata(request: Request) -> Response:
+    """Server name, version and the protocol extensions supported."""
+    return _json(
+        {
+            "name": request.app.title,
+            "version": request.app.version,
+            "extensions": [v2.BINARY_EXTENSION],
+        }
+    )
+
+
+async def _metadata(name: str, version: str | None) -> Response:
+    try:
+        _model(name, version)
+    except v2.V2Error as exc:
+        return error(exc)
+    return _json(v2.model_metadata(name))
+
+
+async def _model_ready(request: Request, name: str, version: str | None) -> Response:
+    try:
+        _model(name, version)
+    except v2.V2Error as exc:
+        return error(exc)
+    ok = not _ready(request.app.state.jpsi, name)
+    return _json({"name": name, "ready": ok}, 200 if ok else 503)
+
+
+@router.get("/models/{name}", responses={404: ERROR})
+async def model_metadata(name: str) -> Response:
+    """Inputs and outputs of a model (1-D tensors, shape [-1])."""
+    return await _metadata(name, None)
+
+
+@router.get("/models/{name}/versions/{version}", responses={404: ERROR})
+async def model_version_metadata(name: str, version: str) -> Response:
+    """As /v2/models/{name}; the one version is "1"."""
+    return await _metadata(name, version)
+
+
+@router.get("/models/{name}/ready", responses={404: ERROR, 503: ERROR})
+async def model_ready(request: Request, name: str) -> Response:
+    """Whether the model can answer now."""
+    return await _model_ready(request, name, None)
+
+
+@router.get("/models/{name}/versions/{version}/ready", responses={404: ERROR, 503: ERROR})
+async def model_version_ready(request: Request, name: str, version: str) -> Response:
+    """As /v2/models/{name}/ready."""
+    return await _model_ready(request, name, version)
+
+
+async def _infer(request: Request, name: str, version: str | None) -> Response:
+    st: ServiceState = request.app.state.jpsi
+    settings = request.app.state.settings
+    try:
+        _model(name, version)
+        encoding = request.headers.get("content-encoding", "identity").strip().lower()
+        if encoding != "identity":
+            raise v2.V2Error(f"Content-Encoding {encoding[:40]!r} is not accepted", 415)
+        if name == "jpsi-surrogate" and st.surrogate is None:
+            raise Unavailable("the surrogate model is not loaded", st.surrogate_reasons())
+        body = await request.body()
+        header_length = request.headers.get(v2.HEADER_LENGTH)
+
+        def work() -> tuple[object, int | None, int]:
+            req = v2.parse(body, header_length, name, settings.max_arrow_rows)
+            kind = v2.MODELS[name]
+            names = v2.names_needed(req.outputs)
+            try:
+                fn, _ = bulk.engine(kind, req.params.sqrt_s, names, st, req.params.theory)
+            except RequestValidationError as exc:  # an unknown PDF set
+                raise v2.V2Error(f"parameters: {exc.errors()[0]['msg']}") from None
+            answer = bulk.gather(bulk.chunks(fn, req.columns))
+            out, length = v2.encode(name, req, answer)
+            return out, length, int(answer.valid.size)
+
+        out, length, n = await run_in_threadpool(work)
+    except v2.V2Error as exc:
+        return error(exc)
+    except Unavailable as exc:
+        return error(v2.V2Error(f"{exc.detail}: {'; '.join(exc.reasons)}", 503))
+    st.metrics.points.labels(v2.MODELS[name]).inc(n)
+    if length is None:
+        return Response(out, media_type="application/json")
+    return Response(
+        b"".join(out),  # type: ignore[arg-type]
+        media_type="application/octet-stream",
+        headers={"Inference-Header-Content-Length": str(length)},
+    )
+
+
+@router.post(
+    "/models/{name}/infer",
+    responses={400: ERROR, 404: ERROR, 413: ERROR, 503: ERROR},
+    openapi_extra=INFER_BODY,
+)
+async def infer(request: Request, name: str) -> Response:
+    """Evaluate the model on FP64 tensors x, z, Q (GeV), PT (GeV); parameters sqrt_s (GeV)
+    and, for jpsi-exact, pdf_set, quarks, ldme.<name>. Outputs valid (BOOL), y and one FP64
+    tensor per output (pb/GeV⁴, NaN where not valid). Binary tensor data extension: send the
+    header Inference-Header-Content-Length; ask binary outputs with binary_data."""
+    return await _infer(request, name, None)
+
+
+@router.post(
+    "/models/{name}/versions/{version}/infer",
+    responses={400: ERROR, 404: ERROR, 413: ERROR, 503: ERROR},
+    openapi_extra=INFER_BODY,
+)
+async def infer_version(request: Request, name: str, version: str) -> Response:
+    """As /v2/models/{name}/infer; the one version is "1"."""
+    return await _infer(request, name, version)
