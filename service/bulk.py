@@ -75,9 +75,10 @@ def engine(kind: str, sqrt_s: float, names: Sequence[str], st, theory: Theory | 
     return (lambda x, z, Q, PT: compute.predict_arrays(x, z, Q, PT, sqrt_s, names, surrogate)), head
 
 
-def chunks(fn: Engine, cols: Mapping[str, np.ndarray], size: int = CHUNK) -> Iterator[Chunk]:
+def chunks(fn: Engine, cols: Mapping[str, np.ndarray], size: int | None = None) -> Iterator[Chunk]:
     """``fn`` over the rows of ``cols`` (x, z, Q, PT), ``size`` rows at a time (one empty
     chunk for no rows: the names of the outputs and flags are still known)."""
+    size = size or CHUNK
     x, z, Q, PT = (np.ascontiguousarray(cols[k], dtype=np.float64) for k in COORDINATES)
     n = x.size
     for start in range(0, max(n, 1), size):
@@ -331,7 +332,7 @@ def _read_arrow(body: bytes, nullable: Sequence[str], max_rows: int) -> ArrowInp
     except StopIteration:
         raise BadInput(["body"], "empty body: expected an Arrow IPC stream") from None
     except corrupt as exc:
-        raise BadInput(["body"], f"not an Arrow IPC stream: {exc}") from None
+        raise BadInput(["body"], f"not an Arrow IPC stream (or truncated): {exc}") from None
     names = schema.names
     for name in names:
         if names.count(name) > 1:
@@ -387,8 +388,11 @@ def _read_arrow(body: bytes, nullable: Sequence[str], max_rows: int) -> ArrowInp
     given: dict[str, np.ndarray] = {}
     for name in names:
         parts = [b.column(name) for b in batches]
-        values = np.concatenate([np.asarray(p.to_numpy(zero_copy_only=False)) for p in parts])
-        values = values.astype(np.float64, copy=False) if parts else np.empty(0)
+        values = (
+            np.concatenate([p.to_numpy(zero_copy_only=False) for p in parts])
+            if parts
+            else np.empty(0)
+        )
         mask = (
             np.concatenate([p.is_valid().to_numpy(zero_copy_only=False) for p in parts])
             if parts
