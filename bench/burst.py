@@ -77,13 +77,19 @@ async def one(conn, request: bytes, go: asyncio.Event) -> dict:
         writer.close()
 
 
-async def burst(port: int, n: int, request: bytes) -> tuple[list[dict], dict]:
+async def burst(port: int, n: int, request: bytes | list[bytes]) -> tuple[list[dict], dict]:
+    """``n`` copies of ``request``, or each request of a list, all sent at once."""
+    requests = request if isinstance(request, list) else [request] * n
     conns = await asyncio.gather(
-        *(asyncio.open_connection("127.0.0.1", port) for _ in range(n)), return_exceptions=True
+        *(asyncio.open_connection("127.0.0.1", port) for _ in requests), return_exceptions=True
     )
     connect_errors = sum(isinstance(c, BaseException) for c in conns)
     go = asyncio.Event()
-    tasks = [asyncio.create_task(one(c, request, go)) for c in conns if isinstance(c, tuple)]
+    tasks = [
+        asyncio.create_task(one(c, req, go))
+        for c, req in zip(conns, requests, strict=True)
+        if isinstance(c, tuple)
+    ]
     health_conn = await asyncio.open_connection("127.0.0.1", port)
     health_go = asyncio.Event()
     health = asyncio.create_task(one(health_conn, http_request("GET", "/healthz"), health_go))
@@ -159,6 +165,45 @@ def scenario(limit: int, args: argparse.Namespace, body: bytes) -> dict:
     return {"limit": limit, **summarise(results, probes), "healthz_burst_ms": floor_ms}
 
 
+BINNED_MAX = orjson.dumps(
+    {
+        "bins": [{"x": [0.05 + 0.001 * i, 0.3], "z": [0.1, 1.0], "Q": [10.0, 30.0]}
+                 for i in range(100)],
+        "PT": [0.05 * (k + 1) for k in range(200)],
+    }
+)  # fmt: skip
+"""The largest binned request the default limits allow: 100 bins × 200 P_T values."""
+
+
+def mixed_scenario(deadline: float, args: argparse.Namespace, cheap_body: bytes) -> dict:
+    """One worker, a burst of ``--expensive`` maximal binned requests and ``--cheap``
+    one-point requests sent together, with cost admission at ``deadline`` seconds."""
+    env = {
+        "JPSI_LOG_LEVEL": "warning",
+        "JPSI_REQUEST_DEADLINE_SECONDS": str(deadline),
+        "JPSI_WORKERS": "1",
+    }
+    if args.artifact_dir is not None:
+        env["JPSI_ARTIFACT_DIR"] = str(args.artifact_dir)
+    server, port = start(1, env)
+    expensive = http_request("POST", "/v1/exact/binned", BINNED_MAX)
+    cheap = http_request("POST", "/v1/exact", cheap_body)
+    order = [expensive] * args.expensive + [cheap] * args.cheap
+    try:
+        asyncio.run(burst(port, 2, [cheap, cheap]))  # warm-up
+        got, probe = asyncio.run(burst(port, len(order), order))
+    finally:
+        stop(server, timeout=60)
+    kinds = {
+        "binned 100x200": got[: args.expensive],
+        "exact 1 point": got[args.expensive : args.expensive + args.cheap],
+    }
+    return {
+        "deadline_s": deadline,
+        **{kind: summarise(results, [probe]) for kind, results in kinds.items()},
+    }
+
+
 def fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
@@ -170,8 +215,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--points", type=int, default=100, help="points per /v1/exact request")
     ap.add_argument("--rounds", type=int, default=3, help="bursts per scenario")
     ap.add_argument("--artifact-dir", type=Path, default=None, help="default: JPSI_ARTIFACT_DIR")
+    ap.add_argument("--expensive", type=int, default=16, help="binned requests (mixed burst)")
+    ap.add_argument("--cheap", type=int, default=64, help="1-point requests (mixed burst)")
+    ap.add_argument("--deadline", type=float, default=5.0, help="JPSI_REQUEST_DEADLINE_SECONDS")
     args = ap.parse_args(argv)
     body = orjson.dumps({"points": sample_points(args.points), "sqrt_s": 63.0})
+    cheap_body = orjson.dumps({"points": sample_points(1), "sqrt_s": 63.0})
+    mixed = {
+        f"deadline {args.deadline:g} s": mixed_scenario(args.deadline, args, cheap_body),
+        "no deadline": mixed_scenario(1e6, args, cheap_body),
+    }
 
     runs = {
         f"limit {args.limit}": scenario(args.limit, args, body),
@@ -215,6 +268,49 @@ def main(argv: list[str] | None = None) -> int:
         f"floor: the same burst of GET /healthz takes p50 {fmt(floor['p50'])} ms, "
         f"p99 {fmt(floor['p99'])} ms (client and server handling {args.burst} requests at once)"
     )
+    print(
+        f"\nmixed burst, 1 worker: {args.expensive} x binned 100 bins x 200 PT and "
+        f"{args.cheap} x /v1/exact 1 point, sent together"
+    )
+    print(f"{'run':16} {'kind':16} {'200':>5} {'503':>5} {'other':>6} {'200 p50':>8} "
+          f"{'200 max':>8} {'503 p50':>8} {'503 max':>8}")  # fmt: skip
+    for name, run in mixed.items():
+        for kind in ("binned 100x200", "exact 1 point"):
+            r = run[kind]
+            print(
+                f"{name:16} {kind:16} {r['status_200']:5d} {r['status_503']:5d} "
+                f"{sum(r['other_statuses'].values()) + r['connection_errors']:6d} "
+                f"{fmt(r['latency_200_ms']['p50']):>8} {fmt(r['latency_200_ms']['max']):>8} "
+                f"{fmt(r['latency_503_ms']['p50']):>8} {fmt(r['latency_503_ms']['max']):>8}"
+            )
+    admitted = mixed[f"deadline {args.deadline:g} s"]
+    unguarded = mixed["no deadline"]
+    slowest = max(
+        (admitted[k]["latency_200_ms"]["max"] or 0.0) for k in ("binned 100x200", "exact 1 point")
+    )
+    checks += [
+        (
+            "mixed: expensive requests refused early with Retry-After",
+            0
+            < admitted["binned 100x200"]["status_503"]
+            == admitted["binned 100x200"]["503_with_retry_after_and_problem_json"],
+        ),
+        (
+            "mixed: slowest 200 faster than without a deadline",
+            slowest
+            < max(
+                (unguarded[k]["latency_200_ms"]["max"] or 0.0)
+                for k in ("binned 100x200", "exact 1 point")
+            ),
+        ),
+        (
+            "mixed, with the deadline: no other status, no connection error",
+            all(
+                not admitted[k]["other_statuses"] and admitted[k]["connection_errors"] == 0
+                for k in ("binned 100x200", "exact 1 point")
+            ),
+        ),
+    ]
     for name, ok in checks:
         print(f"  {'PASS' if ok else 'FAIL'}  {name}")
 
@@ -229,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
                 "points_per_request": args.points,
                 "workers": 1,
                 "runs": runs,
+                "mixed": mixed,
                 "checks": [{"name": n, "pass": ok} for n, ok in checks],
             },
             indent=2,

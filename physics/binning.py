@@ -26,9 +26,12 @@ midpoint sums of the point engine on fine grids to their own accuracy.
 Cost: about 3 ms per bin for 10 P_T values.
 
 Refused, because the integral diverges: a bin with z_lo = 0 (the
-fragmentation and singlet channels grow as 1/z), and P_T = 0 together with a
-bin reaching z = 1 when sing3s1_U is asked for (at P_T = 0 it grows as
-1/(1 − z)).
+fragmentation and singlet channels grow as 1/z), and P_T < ``PT_MIN_AT_Z1``
+(10⁻³ GeV, where the accuracy above is tested) together with a bin reaching
+z = 1 when sing3s1_U is asked for: near z = 1 its integrand goes as
+1/(1 − z) down to 1 − z ~ P_T/M, so the integral grows as ln(M/P_T) and is
+infinite at P_T = 0. Below the threshold the rule would return a finite
+number of unknown accuracy for a quantity that is not there.
 """
 
 from __future__ import annotations
@@ -46,6 +49,8 @@ from physics.pdf import load_pdf
 
 UNITS = "pb/GeV^2"
 Z_EPSILON = 1e-10
+PT_MIN_AT_Z1 = 1e-3
+"""GeV: the smallest P_T for a bin reaching z = 1 when sing3s1_U is asked for (see above)."""
 
 
 @dataclass(frozen=True)
@@ -204,12 +209,13 @@ def binned(
         problems = b.problems()
         if problems:
             raise ValueError(f"bin {i}: " + "; ".join(problems))
-    if "sing3s1_U" in channels and np.any(PT == 0.0):
+    if "sing3s1_U" in channels and np.any(PT < PT_MIN_AT_Z1):
         for i, b in enumerate(bins):
             if b.z[1] >= 1.0:
                 raise ValueError(
-                    f"bin {i}: z reaches 1 and PT = 0 is requested: the sing3s1_U integral "
-                    "diverges there (it grows as 1/(1 - z)); use PT > 0 or z_hi < 1"
+                    f"bin {i}: z reaches 1 and PT = {PT.min():.6g} GeV < {PT_MIN_AT_Z1:g} GeV "
+                    "is requested: the sing3s1_U integral grows as ln(M/PT) there (infinite "
+                    f"at PT = 0); use PT >= {PT_MIN_AT_Z1:g} GeV or z_hi < 1"
                 )
     with_totals = set(CHANNELS) <= set(channels)
     names = list(channels) + (["total_U", "total_L"] if with_totals else [])

@@ -384,11 +384,12 @@ class GridPDF:
 def read_lhagrid(path: str | os.PathLike, name: str | None = None) -> GridPDF:
     """Read one ``lhagrid1`` member file (e.g. ``NNPDF31_lo_as_0118_0000.dat``)."""
     path = Path(path)
+    # messages name the file, never its directory: they reach HTTP clients
     try:
         text = path.read_text()
     except OSError as exc:
-        raise PDFError(f"cannot read PDF grid {path}: {exc.strerror}") from exc
-    header, subgrids = _parse_lhagrid(text, str(path))
+        raise PDFError(f"cannot read PDF grid {path.name}: {exc.strerror}") from exc
+    header, subgrids = _parse_lhagrid(text, path.name)
     if name is None:
         stem = path.stem
         name = stem[:-5] if stem[-5:-4] == "_" and stem[-4:].isdigit() else stem
@@ -426,17 +427,35 @@ def find_pdf(name: str) -> Path:
             for c in (d / setname / f"{stem}.dat", d / f"{stem}.dat"):
                 if c.is_file():
                     return c
-    looked = ", ".join(str(d) for d in search_path()) or "(nowhere: LHAPDF_DATA_PATH unset)"
-    raise PDFError(f"PDF set {name!r} not found; looked in {looked}")
+    raise PDFError(
+        f"PDF set {name!r} not found on the search path "
+        "(LHAPDF_DATA_PATH, then the sets installed with pythia8mc)"
+    )
 
 
 def available_sets() -> list[str]:
-    """Names of the ``lhagrid1`` sets found on the search path (member 0 files)."""
+    """Names of the readable ``lhagrid1`` sets on the search path (member 0 files).
+
+    A file that does not parse is not listed (pythia8mc ships ``CT14qed_proton``
+    with a duplicated x knot and run-together numbers): a listed set always loads.
+    """
     names = set()
     for d in search_path():
         for f in list(d.glob("*_0000.dat")) + list(d.glob("*/*_0000.dat")):
-            names.add(f.name[: -len("_0000.dat")])
+            stat = f.stat()
+            if _readable(f.resolve(), stat.st_mtime_ns, stat.st_size):
+                names.add(f.name[: -len("_0000.dat")])
     return sorted(names)
+
+
+@functools.lru_cache(maxsize=256)
+def _readable(path: Path, mtime_ns: int, size: int) -> bool:
+    # parsing a member file takes ~10-50 ms; the key makes a rewritten file count anew
+    try:
+        _parse_lhagrid(path.read_text(), path.name)
+    except (OSError, UnicodeDecodeError, PDFError):
+        return False
+    return True
 
 
 @functools.lru_cache(maxsize=16)

@@ -9,6 +9,7 @@ from anyio import to_thread
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from physics.pdf import available_sets
 from service import errors
 from service.metrics import Metrics
 from service.middleware import (
@@ -68,8 +69,15 @@ def _operational_responses(settings: Settings, path: str, operation: dict) -> di
     if "requestBody" in operation:
         out["408"] = _problem(f"Body not received within {settings.body_timeout_seconds:g} s.")
         out["415"] = _problem("Content-Type is not application/json, or the body is encoded.")
+        out["413"] = _problem(
+            "Body over the byte limit, or a request that alone would take longer than the "
+            "deadline (JPSI_REQUEST_DEADLINE_SECONDS)."
+        )
     if path not in OPERATIONS:
-        out["503"] = _problem("Over the in-flight limit (with Retry-After), or not loaded.")
+        out["503"] = _problem(
+            "Over the in-flight limit, or it would finish past the deadline behind the work "
+            "already admitted (both with Retry-After), or a model is not loaded."
+        )
         if settings.rate_limit_per_second:
             out["429"] = _problem("Over the rate limit; Retry-After says when to retry.")
     if settings.api_key and path not in OPEN_PATHS:
@@ -102,10 +110,64 @@ def _customise_openapi(app: FastAPI, settings: Settings) -> None:
                         operation["security"] = [{"ApiKey": []}]
             if settings.api_key:
                 spec.setdefault("components", {})["securitySchemes"] = {"ApiKey": API_KEY_SCHEME}
+            _describe_semantic_refusals(spec, _installed_pdf_sets(app))
+            _document_list_limits(spec, settings)
             app.openapi_schema = spec
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+SEMANTIC_422 = {
+    "/v1/exact": "an unknown PDF set",
+    "/v1/exact/binned": "an unknown PDF set, or a bin whose integral diverges (z_lo = 0; "
+    "P_T < 1e-3 GeV in a bin reaching z = 1 when sing3s1_U is asked for) or overflows",
+    "/v1/pdf": "an unknown PDF set",
+}
+"""422s that the JSON schema cannot express, by path: documented on the operation."""
+
+
+def _installed_pdf_sets(app: FastAPI) -> list[str]:
+    state = getattr(app.state, "jpsi", None)
+    return list(state.pdf_sets.installed) if state is not None else available_sets()
+
+
+def _describe_semantic_refusals(spec: dict, pdf_sets: list[str]) -> None:
+    """The PDF set fields list the installed sets (an ``enum``, so a schema-valid request
+    names one), and each 422 says what besides the schema it refuses."""
+    schemas = spec.get("components", {}).get("schemas", {})
+    for name in ("Theory", "PdfRequest"):
+        field = schemas.get(name, {}).get("properties", {}).get("pdf_set")
+        if field is not None and pdf_sets:
+            field["enum"] = pdf_sets
+    for path, what in SEMANTIC_422.items():
+        for operation in spec.get("paths", {}).get(path, {}).values():
+            response = operation.get("responses", {}).get("422")
+            if response is not None:
+                response["description"] = (
+                    f"The request breaks the schema, or names {what}; nothing is computed."
+                )
+
+
+def _document_list_limits(spec: dict, settings: Settings) -> None:
+    """``maxItems`` from the settings in force, so that the document states the limits
+    the service applies (a longer list is a 422)."""
+    schemas = spec.get("components", {}).get("schemas", {})
+    limits = {
+        ("ExactRequest", "points"): settings.max_points,
+        ("PredictRequest", "points"): settings.max_points,
+        ("AnomalyRequest", "points"): settings.max_points,
+        ("PdfRequest", "points"): settings.max_points,
+        ("BinnedRequest", "bins"): settings.max_bins,
+        ("BinnedRequest", "PT"): settings.max_pt_values,
+    }
+    for (model, field), limit in limits.items():
+        prop = schemas.get(model, {}).get("properties", {}).get(field)
+        if prop is not None:
+            prop["maxItems"] = min(limit, prop.get("maxItems", limit))
+    explain = schemas.get("ExplainRequest", {}).get("properties", {}).get("points")
+    if explain is not None:  # its own limit, and the general one
+        explain["maxItems"] = min(settings.max_points, explain.get("maxItems", settings.max_points))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -210,11 +210,17 @@ def onnx_surrogate_model(session, target: str, sqrt_s: float = 63.0) -> ModelFn:
     out = output_names.index("sigma") if "sigma" in output_names else 0
 
     def f(rows: np.ndarray) -> np.ndarray:
-        feats = np.column_stack([np.full(rows.shape[0], sqrt_s), rows]).astype(np.float64)
-        sigma = np.asarray(session.run(None, {input_name: feats})[out], dtype=float)[:, col]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            value = np.log10(sigma)
-        return np.where(physical_mask(rows, sqrt_s), value, np.nan)
+        # Only physical rows reach the graph: its cell lookup turns x >= 1, x <= 0 or Q <= 0
+        # into an out-of-range Gather index (a failed run, not a NaN).
+        physical = physical_mask(rows, sqrt_s)
+        value = np.full(rows.shape[0], np.nan)
+        if physical.any():
+            kept = rows[physical]
+            feats = np.column_stack([np.full(kept.shape[0], sqrt_s), kept]).astype(np.float64)
+            sigma = np.asarray(session.run(None, {input_name: feats})[out], dtype=float)[:, col]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                value[physical] = np.log10(sigma)
+        return value
 
     return f
 

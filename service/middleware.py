@@ -36,6 +36,15 @@ ARROW_STREAM = b"application/vnd.apache.arrow.stream"
 
 access_log = logging.getLogger("service.access")
 
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""Method label values; any other method (PROPFIND, MKCOL, …) is counted as ``other``, so
+what clients send cannot grow the metrics without bound."""
+
+
+def method_label(scope: Scope) -> str:
+    method = scope.get("method", "")
+    return method if method in METHODS else "other"
+
 
 def route_template(scope: Scope) -> str:
     """The route template of a request (``/v1/exact``, never a raw path), also for requests a
@@ -84,9 +93,11 @@ class RequestContextMiddleware:
         rid = request_id(given.decode("latin-1") if given is not None else None)
         # never reset: each request runs in its own task, whose context ends with it
         REQUEST_ID.set(rid)
-        scope.setdefault("state", {})["request_id"] = rid
-        id_header = (b"x-request-id", rid.encode())
         start = time.perf_counter()
+        state = scope.setdefault("state", {})
+        state["request_id"] = rid
+        state["arrived"] = start  # the deadline of cost admission counts from here
+        id_header = (b"x-request-id", rid.encode())
         status = 500
 
         async def send_with_id(message: Message) -> None:
@@ -149,8 +160,9 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, recording_send)
         finally:
+            # every label from a fixed set: route templates, METHODS, status codes we send
             template = route_template(scope)
-            method = scope.get("method", "")
+            method = method_label(scope)
             self.metrics.requests.labels(template, method, str(status)).inc()
             self.metrics.latency.labels(template, method).observe(time.perf_counter() - start)
 

@@ -95,6 +95,15 @@ class Settings(BaseSettings):
         "requests.",
     )
     retry_after_seconds: int = Field(1, ge=1, description="Retry-After of an overload 503.")
+    request_deadline_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="A request is admitted only if, with the work this worker has already "
+        "admitted (its estimated cost, service/admission.py), it should finish within this "
+        "many seconds of arriving; otherwise 503 with Retry-After at once. A request that "
+        "alone would take longer gets 413. The largest default request (binned, 100 bins × "
+        "200 P_T) is estimated at 1.7 s.",
+    )
     rate_limit_per_second: float | None = Field(
         None,
         gt=0,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import physics
 from physics.pdf import available_sets
+from service.admission import Admission
 from service.anomaly import AnomalyScorer
 from service.artifacts import Registry, load_registry
 from service.explain import Explainer
@@ -36,6 +37,7 @@ class ServiceState:
     surrogate: Surrogate | None = None
     explainer: Explainer | None = None
     anomaly: AnomalyScorer | None = None
+    admission: Admission = field(default_factory=lambda: Admission(float("inf"), 1.0))
 
     def reasons(self) -> list[str]:
         """Why the service is not ready; empty when it is."""
@@ -62,6 +64,7 @@ def _check_pdf(pdfs: PdfSets, name: str) -> str | None:
 def load_state(settings: Settings, metrics: Metrics) -> ServiceState:
     """Load the default PDF set and every artifact (checksums verified); never raises."""
     state = ServiceState(settings, metrics)
+    state.admission = Admission.for_workers(settings.request_deadline_seconds, settings.workers)
     pdfs = state.pdf_sets = PdfSets(settings.pdf_set, available_sets())
     _check_pdf(pdfs, settings.pdf_set)
     state.registry = load_registry(

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from service import bulk
+from service.admission import estimate, run_admitted
 from service.errors import Unavailable, invalid
 from service.routers.base import JSONBytes, State
 from service.routers.bulk import (
@@ -52,7 +53,7 @@ RESPONSES = {
     openapi_extra=ARROW_BODY,
 )
 @takes_arrow(anomaly_arrow())
-def anomaly(body: AnomalyRequest, st: State, request: Request) -> Response:
+async def anomaly(body: AnomalyRequest, st: State, request: Request) -> Response:
     """A score in [0, 1] per point (higher = more anomalous) with the components and
     reasons that fired: values inconsistent with the theory, unphysical or rare kinematics.
     ``columns`` instead of ``points`` (observed values as columns ``sigma.<output>``): the
@@ -60,28 +61,38 @@ def anomaly(body: AnomalyRequest, st: State, request: Request) -> Response:
     application/vnd.apache.arrow.stream``): an Arrow stream out."""
     if st.anomaly is None:
         raise Unavailable("the anomaly model is not loaded", st.artifact_reasons("anomaly"))
-    if body.columns is not None:
+    scorer = st.anomaly
+    arrow = wants_arrow(request)
+
+    def by_columns() -> bytes | memoryview:
         c = body.columns
         X = np.column_stack([c.x, c.z, c.Q, c.PT])
         try:
-            results = st.anomaly.score(X, sqrt_s=body.sqrt_s, sigma=sigma_from_columns(c))
+            results = scorer.score(X, sqrt_s=body.sqrt_s, sigma=sigma_from_columns(c))
         except ValueError as exc:
             raise invalid(["body"], str(exc)) from exc
-        st.metrics.points.labels("anomaly").inc(len(c.x))
         part = bulk.anomaly_part(results)
-        threshold = float(st.anomaly.threshold)
-        if wants_arrow(request):
-            return arrow_response(bulk.write_anomaly_arrow(iter([(0, part)]), threshold))
-        return JSONBytes(bulk.anomaly_json(part, threshold))
-    sigma = [p.get("sigma") for p in body.points]
-    try:
-        results = st.anomaly.score(
-            points_array(body.points),
-            sqrt_s=body.sqrt_s,
-            sigma=sigma if any(s is not None for s in sigma) else None,
-        )
-    except ValueError as exc:
-        raise invalid(["body"], str(exc)) from exc
-    st.metrics.points.labels("anomaly").inc(len(body.points))
-    out = {"threshold": float(st.anomaly.threshold), "results": results}
-    return JSONBytes(orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY))
+        if arrow:
+            return memoryview(bulk.write_anomaly_arrow(iter([(0, part)]), scorer.threshold))
+        return bulk.anomaly_json(part, float(scorer.threshold))
+
+    def by_points() -> bytes:
+        sigma = [p.get("sigma") for p in body.points]
+        try:
+            results = scorer.score(
+                points_array(body.points),
+                sqrt_s=body.sqrt_s,
+                sigma=sigma if any(s is not None for s in sigma) else None,
+            )
+        except ValueError as exc:
+            raise invalid(["body"], str(exc)) from exc
+        out = {"threshold": float(scorer.threshold), "results": results}
+        return orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY)
+
+    n = len(body.columns.x) if body.columns is not None else len(body.points)
+    work = by_columns if body.columns is not None else by_points
+    out = await run_admitted(st.admission, request.scope, estimate("anomaly", n), work)
+    st.metrics.points.labels("anomaly").inc(n)
+    if isinstance(out, memoryview):
+        return arrow_response(out)
+    return JSONBytes(out)

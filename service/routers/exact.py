@@ -6,14 +6,14 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from service import bulk, compute
+from service.admission import estimate, run_admitted
 from service.routers.base import JSONBytes, State
 from service.routers.bulk import (
     ARROW_ANSWER,
     ARROW_BODY,
     BulkRoute,
-    answer,
+    answer_admitted,
     arrow_endpoint,
-    point_columns,
     takes_arrow,
     wants_arrow,
 )
@@ -31,24 +31,29 @@ router = APIRouter(prefix="/v1/exact", tags=["exact"], route_class=BulkRoute)
     openapi_extra=ARROW_BODY,
 )
 @takes_arrow(arrow_endpoint("exact"))
-def exact(body: ExactRequest, st: State, request: Request) -> Response:
+async def exact(body: ExactRequest, st: State, request: Request) -> Response:
     """All eight channels and the totals at each point (pb/GeV⁴), from the exact engine.
     ``columns`` instead of ``points``: the answer is by column; an Arrow IPC stream in (or
     ``Accept: application/vnd.apache.arrow.stream``): an Arrow stream out."""
     if body.columns is not None or wants_arrow(request):
         p = bulk.BulkParams(sqrt_s=body.sqrt_s, channels=body.channels, theory=body.theory)
-        cols = body.columns.model_dump() if body.columns else point_columns(body.points)
-        return answer("exact", cols, p, st, arrow=wants_arrow(request))
-    out = compute.exact_points(body.points, body.sqrt_s, body.channels, body.theory, st.pdf_sets)
+        return await answer_admitted("exact", body, p, st, request)
+    cost = estimate("exact", len(body.points))
+    out = await run_admitted(
+        st.admission, request.scope, cost, compute.exact_points,
+        body.points, body.sqrt_s, body.channels, body.theory, st.pdf_sets,
+    )  # fmt: skip
     st.metrics.points.labels("exact").inc(len(body.points))
     return JSONBytes(out)
 
 
 @router.post("/binned", response_model=BinnedResponse, responses=PROBLEM_RESPONSES)
-def exact_binned(body: BinnedRequest, st: State) -> JSONBytes:
+async def exact_binned(body: BinnedRequest, st: State, request: Request) -> JSONBytes:
     """dσ/dP_T² (pb/GeV²) integrated over x, z and Q² in the physical part of each bin."""
-    out = compute.exact_binned(
-        body.bins, body.PT, body.sqrt_s, body.channels, body.theory, st.pdf_sets
-    )
+    cost = estimate("binned_cell", len(body.bins) * len(body.PT), per_bin=len(body.bins))
+    out = await run_admitted(
+        st.admission, request.scope, cost, compute.exact_binned,
+        body.bins, body.PT, body.sqrt_s, body.channels, body.theory, st.pdf_sets,
+    )  # fmt: skip
     st.metrics.points.labels("exact_binned").inc(len(body.bins) * len(body.PT))
     return JSONBytes(out)

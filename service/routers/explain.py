@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import orjson
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
+from service.admission import estimate, run_admitted
 from service.errors import Unavailable, invalid
 from service.routers.base import JSONBytes, OrjsonRoute, State
 from service.schemas.common import PROBLEM_RESPONSES, Problem
@@ -25,7 +26,7 @@ def points_array(points) -> np.ndarray:
 
 
 @router.post("/explain", response_model=ExplainResponse, responses=RESPONSES)
-def explain(body: ExplainRequest, st: State) -> JSONBytes:
+async def explain(body: ExplainRequest, st: State, request: Request) -> JSONBytes:
     """Why is σ this big? Shapley values of log10 σ(target) for x, z, Q and P_T against a
     background sample of the training domain (√s held fixed); base_value + Σ shap =
     prediction for every valid point."""
@@ -35,11 +36,19 @@ def explain(body: ExplainRequest, st: State) -> JSONBytes:
         )
     if body.model == "surrogate" and st.surrogate is None:
         raise Unavailable("the surrogate model is not loaded", st.surrogate_reasons())
-    try:
-        out = st.explainer.explain(
-            points_array(body.points), target=body.target, model=body.model, sqrt_s=body.sqrt_s
-        )
-    except ValueError as exc:
-        raise invalid(["body"], str(exc)) from exc
+    explainer = st.explainer
+
+    def work() -> bytes:
+        try:
+            out = explainer.explain(
+                points_array(body.points), target=body.target, model=body.model, sqrt_s=body.sqrt_s
+            )
+        except ValueError as exc:
+            raise invalid(["body"], str(exc)) from exc
+        return orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY)
+
+    out = await run_admitted(
+        st.admission, request.scope, estimate("explain", len(body.points)), work
+    )
     st.metrics.points.labels("explain").inc(len(body.points))
-    return JSONBytes(orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY))
+    return JSONBytes(out)

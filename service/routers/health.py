@@ -41,3 +41,9 @@ def metrics(request: Request) -> Response:
     """Prometheus text format: requests and latency per route template, points evaluated."""
     body = generate_latest(request.app.state.metrics.registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+# HEAD as probes and link checkers send it (uvicorn sends the headers of the GET answer
+# without its body); not listed in the OpenAPI document
+for _path, _endpoint in (("/healthz", healthz), ("/readyz", readyz), ("/metrics", metrics)):
+    router.add_api_route(_path, _endpoint, methods=["HEAD"], include_in_schema=False)

@@ -19,3 +19,6 @@ def models(st: State) -> ModelsResponse:
         missing=st.registry.missing,
         pdf_sets=st.pdf_sets.installed,
     )
+
+
+router.add_api_route("/models", models, methods=["HEAD"], include_in_schema=False)

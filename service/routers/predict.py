@@ -6,15 +6,15 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from service import bulk, compute
+from service.admission import estimate, run_admitted
 from service.errors import Unavailable
 from service.routers.base import JSONBytes, State
 from service.routers.bulk import (
     ARROW_ANSWER,
     ARROW_BODY,
     BulkRoute,
-    answer,
+    answer_admitted,
     arrow_endpoint,
-    point_columns,
     takes_arrow,
     wants_arrow,
 )
@@ -33,17 +33,20 @@ RESPONSES = {**PROBLEM_RESPONSES, 503: {"model": Problem, "description": "No usa
     openapi_extra=ARROW_BODY,
 )
 @takes_arrow(arrow_endpoint("predict"))
-def predict(body: PredictRequest, st: State, request: Request) -> Response:
+async def predict(body: PredictRequest, st: State, request: Request) -> Response:
     """The surrogate's cross sections at each point (pb/GeV⁴); points outside its training
     domain are answered with the flag ``outside_training_domain``. ``columns`` instead of
     ``points``: the answer is by column; an Arrow IPC stream in (or ``Accept:
     application/vnd.apache.arrow.stream``): an Arrow stream out."""
-    if body.columns is not None or wants_arrow(request):
-        p = bulk.BulkParams(sqrt_s=body.sqrt_s, channels=body.channels)
-        cols = body.columns.model_dump() if body.columns else point_columns(body.points)
-        return answer("predict", cols, p, st, arrow=wants_arrow(request))
     if st.surrogate is None:
         raise Unavailable("the surrogate model is not loaded", st.surrogate_reasons())
-    out = compute.predict_points(body.points, body.sqrt_s, body.channels, st.surrogate)
+    if body.columns is not None or wants_arrow(request):
+        p = bulk.BulkParams(sqrt_s=body.sqrt_s, channels=body.channels)
+        return await answer_admitted("predict", body, p, st, request)
+    cost = estimate("predict", len(body.points))
+    out = await run_admitted(
+        st.admission, request.scope, cost, compute.predict_points,
+        body.points, body.sqrt_s, body.channels, st.surrogate,
+    )  # fmt: skip
     st.metrics.points.labels("predict").inc(len(body.points))
     return JSONBytes(out)

@@ -6,10 +6,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from service import bulk, v2
+from service.admission import run_admitted
 from service.errors import Unavailable
+from service.routers.bulk import bulk_cost
 from service.state import ServiceState
 
 router = APIRouter(prefix="/v2", tags=["open inference protocol (v2)"])
@@ -143,9 +146,11 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
         body = await request.body()
         header_length = request.headers.get(v2.HEADER_LENGTH)
 
+        req = await run_in_threadpool(v2.parse, body, header_length, name, settings.max_arrow_rows)
+        del body
+        kind = v2.MODELS[name]
+
         def work() -> tuple[object, int | None, int]:
-            req = v2.parse(body, header_length, name, settings.max_arrow_rows)
-            kind = v2.MODELS[name]
             names = v2.names_needed(req.outputs)
             try:
                 fn, _ = bulk.engine(kind, req.params.sqrt_s, names, st, req.params.theory)
@@ -155,11 +160,15 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
             out, length = v2.encode(name, req, answer)
             return out, length, int(answer.valid.size)
 
-        out, length, n = await run_in_threadpool(work)
+        cost = bulk_cost(kind, req.columns["x"].size)
+        out, length, n = await run_admitted(st.admission, request.scope, cost, work)
     except v2.V2Error as exc:
         return error(exc)
     except Unavailable as exc:
         return error(v2.V2Error(f"{exc.detail}: {'; '.join(exc.reasons)}", 503))
+    except HTTPException as exc:  # admission: 503 busy (Retry-After) or 413 too large alone
+        body = v2.V2Error(str(exc.detail)).body()
+        return Response(body, exc.status_code, exc.headers, media_type="application/json")
     st.metrics.points.labels(v2.MODELS[name]).inc(n)
     if length is None:
         return Response(out, media_type="application/json")

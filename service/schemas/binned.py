@@ -6,20 +6,41 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.schemas.common import Channels, Finite, Output, SqrtS
+from physics.constants import W_THRESHOLD
+from service.schemas.common import Channels, Finite, Output
 from service.schemas.exact import Theory
 
-Edges = Annotated[tuple[Finite, Finite], Field(description="[lo, hi] with lo < hi.")]
+XEdge = Annotated[Finite, Field(ge=0.0, le=1.0)]
+ZEdge = Annotated[Finite, Field(gt=0.0, le=1.0)]
+QEdge = Annotated[Finite, Field(ge=0.0, le=1.0e5)]
+PAIR = "[lo, hi] with lo < hi"
 
 
 class BinEdges(BaseModel):
-    """A bin: x in (0, 1), z in (0, 1], Q in GeV."""
+    """A bin: x in [0, 1], z in (0, 1], Q in GeV; each as [lo, hi] with lo < hi."""
 
     model_config = ConfigDict(extra="forbid")
 
-    x: Edges = Field(examples=[[0.1, 0.3]])
-    z: Edges = Field(examples=[[0.4, 1.0]])
-    Q: Edges = Field(examples=[[10.0, 30.0]])
+    x: tuple[XEdge, XEdge] = Field(description=f"x edges, {PAIR}.", examples=[[0.1, 0.3]])
+    z: tuple[ZEdge, ZEdge] = Field(
+        description=f"z edges, {PAIR}; lo > 0 (the integral diverges as 1/z).",
+        examples=[[0.4, 1.0]],
+    )
+    Q: tuple[QEdge, QEdge] = Field(description=f"Q edges in GeV, {PAIR}.", examples=[[10.0, 30.0]])
+
+
+BinnedSqrtS = Annotated[
+    float,
+    Field(
+        strict=True,
+        allow_inf_nan=False,
+        gt=W_THRESHOLD,
+        le=1.0e5,
+        description="Electron–proton centre-of-mass energy √s in GeV, above the threshold "
+        f"M + m_p = {W_THRESHOLD:.4f} GeV below which no bin has a physical part.",
+        examples=[63.0],
+    ),
+]
 
 
 class BinnedRequest(BaseModel):
@@ -40,7 +61,7 @@ class BinnedRequest(BaseModel):
     PT: list[Annotated[Finite, Field(ge=0.0)]] = Field(
         min_length=1, description="P_T values in GeV (at most 200 by default)."
     )
-    sqrt_s: SqrtS = 63.0
+    sqrt_s: BinnedSqrtS = 63.0
     channels: Channels = None
     theory: Theory | None = None
 

@@ -38,8 +38,10 @@ class Theory(BaseModel):
 
     pdf_set: str = Field(
         physics.DEFAULT_PDF_SET,
+        min_length=1,
         max_length=200,
-        description="LHAPDF6 set name (see /v1/models for those installed).",
+        description="LHAPDF6 set name, one of those installed (listed by /v1/models); "
+        "default: the service's JPSI_PDF_SET.",
         examples=[physics.DEFAULT_PDF_SET],
     )
     quarks: Literal["full", "ud"] = Field(

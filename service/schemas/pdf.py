@@ -33,7 +33,13 @@ class PdfRequest(BaseModel):
         },
     )
 
-    pdf_set: str = Field(physics.DEFAULT_PDF_SET, max_length=200)
+    pdf_set: str = Field(
+        physics.DEFAULT_PDF_SET,
+        min_length=1,
+        max_length=200,
+        description="LHAPDF6 set name, one of those installed (listed by /v1/models); "
+        "default: the service's JPSI_PDF_SET.",
+    )
     points: list[PdfPoint] = Field(description="(x, Q) points, at most 10 000 by default.")
     flavours: list[Flavour] = Field(
         DEFAULT_FLAVOURS, min_length=1, description="PDG ids: 21 gluon, 1..6 d u s c b t, <0 anti."

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import physics
-from physics.binning import Bin, Nodes, binned
+from physics.binning import PT_MIN_AT_Z1, Bin, Nodes, binned
 from physics.channels import OUTPUTS
 
 STUDY_BINS = [
@@ -117,10 +117,14 @@ def test_negative_pt_is_refused():
         binned([Bin((0.1, 0.5), (0.1, 0.4), (10, 30))], [1.0, -0.5])
 
 
-def test_zero_pt_with_z_up_to_one_is_refused_for_the_singlet():
+@pytest.mark.parametrize("pt", [0.0, 1e-300, 1e-12, 9.99e-4])
+def test_tiny_pt_with_z_up_to_one_is_refused_for_the_singlet(pt):
+    # regression: P_T = 0 was refused but P_T = 1e-300 returned a finite number
     b = Bin((0.1, 0.5), (0.4, 1.0), (10, 30))
-    with pytest.raises(ValueError, match="sing3s1_U integral diverges"):
-        binned([b], [0.0, 1.0])
+    with pytest.raises(ValueError, match=r"sing3s1_U integral grows as ln\(M/PT\)"):
+        binned([b], [pt, 1.0])
+    at_threshold = binned([b], [PT_MIN_AT_Z1])
+    assert np.isfinite(at_threshold.sigma["sing3s1_U"]).all()
     fragmentation_only = binned([b], [0.0], channels=("oct3s1_U", "oct3s1_L"))
     assert np.isfinite(fragmentation_only.sigma["oct3s1_U"]).all()
     below_one = binned([Bin((0.1, 0.5), (0.4, 0.99), (10, 30))], [0.0])

@@ -20,6 +20,7 @@ from physics.pdf import (
     GLUON,
     PDFDomainError,
     PDFError,
+    available_sets,
     find_pdf,
     load_pdf,
     read_lhagrid,
@@ -433,21 +434,48 @@ def test_lhapdf_data_path_flat_layout(tmp_path, monkeypatch):
     assert find_pdf("FlatSet") == dat
 
 
-def test_missing_set_names_where_it_looked(tmp_path, monkeypatch):
+def test_missing_set_names_the_search_path_but_no_directory(tmp_path, monkeypatch):
+    # error messages reach HTTP clients: they say where sets are looked for, never a path
     monkeypatch.setenv("LHAPDF_DATA_PATH", str(tmp_path))
     with pytest.raises(PDFError, match="NoSuchSet") as err:
         load_pdf("NoSuchSet")
-    assert str(tmp_path) in str(err.value)
-    assert "pdfdata" in str(err.value)  # pythia8mc's data directory was searched too
+    assert "LHAPDF_DATA_PATH" in str(err.value) and "pythia8mc" in str(err.value)
+    assert str(tmp_path) not in str(err.value) and "/" not in str(err.value)
 
 
-def test_missing_or_malformed_file_raises_pdferror(tmp_path):
-    with pytest.raises(PDFError, match="cannot read"):
+def test_missing_or_malformed_file_raises_pdferror_without_its_directory(tmp_path):
+    with pytest.raises(PDFError, match="cannot read") as err:
         read_lhagrid(tmp_path / "absent_0000.dat")
+    assert str(tmp_path) not in str(err.value)
     bad = tmp_path / "Bad_0000.dat"
     bad.write_text("Format: lhagrid1\n---\n0.1 0.2 0.3 1.0\n1.0 2.0\n21\n1 2 3\n---\n")
-    with pytest.raises(PDFError, match="expected"):
+    with pytest.raises(PDFError, match="expected") as err:
         read_lhagrid(bad)
+    assert str(tmp_path) not in str(err.value) and "Bad_0000.dat" in str(err.value)
+
+
+def test_unreadable_sets_are_not_listed(tmp_path, monkeypatch):
+    tiny_set(tmp_path / "Good" / "Good_0000.dat")
+    broken = tmp_path / "Broken" / "Broken_0000.dat"
+    broken.parent.mkdir()
+    # what pythia8mc's CT14qed_proton does: numbers written into each other
+    broken.write_text(
+        "Format: lhagrid1\n---\n1e-3 1e-2 0.1 1.0\n2.0 3.0\n21\n"
+        + "1.0 " * 7
+        + "0.00000000e+000.00000000e+00\n---\n"
+    )
+    monkeypatch.setenv("LHAPDF_DATA_PATH", str(tmp_path))
+    names = available_sets()
+    assert "Good" in names and "Broken" not in names
+
+
+def test_every_listed_set_loads(monkeypatch):
+    monkeypatch.delenv("LHAPDF_DATA_PATH", raising=False)
+    names = available_sets()
+    assert DEFAULT_PDF_SET in names and "CT14qed_proton" not in names
+    for name in names:
+        grid = load_pdf(name)
+        assert np.isfinite(grid.xfxQ(21, 0.1, 10.0)).all(), name
 
 
 def test_default_set_found_without_lhapdf_data_path(monkeypatch):

@@ -44,14 +44,16 @@ def test_malformed_bins_are_refused_naming_the_bin(client):
         ("body", "bins", 1)
     ]
     zero_z = [{"x": [0.1, 0.3], "z": [0.0, 0.9], "Q": [10.0, 30.0]}]
-    assert ("body", "bins", 0) in error_locs(
-        client.post("/v1/exact/binned", json={"bins": zero_z, "PT": [1.0]})
-    )
-    # PT = 0 with z reaching 1: the singlet integral diverges
+    # the schema itself says z > 0: the edge is named
+    assert error_locs(client.post("/v1/exact/binned", json={"bins": zero_z, "PT": [1.0]})) == [
+        ("body", "bins", 0, "z", 0)
+    ]
+    # PT = 0 (or tiny) with z reaching 1: the singlet integral diverges logarithmically
     to_one = [{"x": [0.1, 0.3], "z": [0.4, 1.0], "Q": [10.0, 30.0]}]
-    r = client.post("/v1/exact/binned", json={"bins": to_one, "PT": [0.0]})
-    assert error_locs(r) == [("body", "bins", 0)]
-    assert "diverges" in r.json()["detail"]
+    for pt in (0.0, 1e-300):
+        r = client.post("/v1/exact/binned", json={"bins": to_one, "PT": [pt]})
+        assert error_locs(r) == [("body", "bins", 0)]
+        assert "ln(M/PT)" in r.json()["detail"]
     assert ("body", "PT", 0) in error_locs(
         client.post("/v1/exact/binned", json={"bins": BINS, "PT": [-1.0]})
     )
@@ -69,3 +71,18 @@ def test_limits_on_bins_and_pt_values(artifact_dir):
         assert error_locs(r) == [("body", "bins", 1)]
         r = c.post("/v1/exact/binned", json={"bins": BINS[:1], "PT": [1.0, 2.0, 3.0]})
         assert error_locs(r) == [("body", "PT", 2)]
+
+
+def test_empty_pdf_set_is_refused_not_echoed(client):
+    """Regression: theory.pdf_set "" was computed with the default set but echoed as ""."""
+    r = client.post(
+        "/v1/exact/binned", json={"bins": BINS[:1], "PT": [1.0], "theory": {"pdf_set": ""}}
+    )
+    assert error_locs(r) == [("body", "theory", "pdf_set")]
+    r = client.post(
+        "/v1/exact",
+        json={"points": [{"x": 0.2, "z": 0.5, "Q": 20, "PT": 1}], "theory": {"pdf_set": ""}},
+    )
+    assert error_locs(r) == [("body", "theory", "pdf_set")]
+    r = client.post("/v1/pdf", json={"pdf_set": "", "points": [{"x": 0.1, "Q": 10.0}]})
+    assert error_locs(r) == [("body", "pdf_set")]

@@ -117,3 +117,36 @@ def test_tampered_background_is_refused(artifact_dir):
         r = c.post("/v1/explain", json={"points": [POINT]})
         assert r.status_code == 503
         assert "sha256" in " ".join(r.json()["reasons"])
+
+
+@pytest.fixture(scope="module")
+def shipped_client():
+    with make_client(Settings(artifact_dir=REPO_ARTIFACTS)) as c:
+        yield c
+
+
+@pytest.mark.parametrize("model", ["surrogate", "exact"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"x": 1.0, "z": 0.5, "Q": 20.0, "PT": 1.0},
+        {"x": 1.5, "z": 0.5, "Q": 20.0, "PT": 1.0},
+        {"x": 0.0, "z": 0.5, "Q": 20.0, "PT": 1.0},
+        {"x": -0.2, "z": 0.5, "Q": 20.0, "PT": 1.0},
+        {"x": 0.2, "z": 0.5, "Q": 0.0, "PT": 1.0},
+        {"x": 0.2, "z": 0.5, "Q": -5.0, "PT": 1.0},
+    ],
+)
+def test_points_the_surrogate_graph_cannot_take_are_answered_in_place(shipped_client, model, bad):
+    """Regression: x >= 1, x <= 0 or Q <= 0 reached the ONNX graph (a Gather index of -2^63)
+    and the whole surrogate batch was lost with a 500."""
+    good = [POINT] * 99
+    r = shipped_client.post(
+        "/v1/explain", json={"points": [*good, bad], "model": model, "target": "total_U"}
+    )
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert len(results) == 100
+    assert all(res["valid"] for res in results[:99])
+    assert not results[99]["valid"] and results[99]["errors"]
+    assert results[99]["shap"] is None

@@ -112,3 +112,33 @@ def test_jpsi_serve_flags_override_settings(monkeypatch):
 def test_wrong_method_is_a_problem(client, method):
     r = getattr(client, method)("/v1/exact")
     assert r.status_code == 405 and r.json()["status"] == 405
+
+
+def test_metric_labels_come_from_a_fixed_set(artifact_dir):
+    """Regression: methods like PROPFIND, and requests refused for a missing key, each added
+    label values, so anyone could grow /metrics without bound."""
+    key = {"X-API-Key": "s3cret"}
+    with make_client(Settings(artifact_dir=artifact_dir, api_key="s3cret")) as c:
+        for i in range(40):
+            c.request(f"PROP{i}", f"/v1/exact/{i}")
+            c.request(f"MKCOL{i}", "/v1/exact", headers=key)
+            c.get(f"/no/such/{i}")
+            c.post("/v1/exact", json={"points": POINTS[:1]})  # no key: 401
+        text = c.get("/metrics", headers=key).text
+    samples = [ln for ln in text.splitlines() if ln.startswith("jpsi_http_requests_total{")]
+    methods = {ln.split('method="')[1].split('"')[0] for ln in samples}
+    routes = {ln.split('route="')[1].split('"')[0] for ln in samples}
+    assert methods <= {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"}
+    assert "other" in methods
+    assert routes <= {"/v1/exact", "/metrics", "unmatched"}
+    assert len(samples) <= 8
+    assert 'route="/v1/exact",status="401"' in text
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/v1/models", "/metrics"])
+def test_head_answers_like_get_without_a_body(client, path):
+    get = client.get(path)
+    head = client.head(path)
+    assert head.status_code == get.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-type"] == get.headers["content-type"]

@@ -31,3 +31,20 @@ def test_default_flavours_and_unknown_set(client):
     assert ("body", "flavours", 0) in error_locs(
         client.post("/v1/pdf", json={"points": [], "flavours": [7]})
     )
+
+
+def test_every_listed_pdf_set_answers_and_no_answer_shows_a_path(client):
+    """Regression: CT14qed_proton was listed, then answered 503 with the absolute path of
+    its file inside the virtual environment."""
+    listed = client.get("/v1/models").json()["pdf_sets"]
+    assert physics.DEFAULT_PDF_SET in listed and "CT14qed_proton" not in listed
+    point = {"x": 0.2, "z": 0.5, "Q": 20.0, "PT": 1.0}
+    for name in listed:
+        r = client.post("/v1/exact", json={"points": [point], "theory": {"pdf_set": name}})
+        assert r.status_code == 200, (name, r.text)
+        r = client.post("/v1/pdf", json={"pdf_set": name, "points": [{"x": 0.1, "Q": 10.0}]})
+        assert r.status_code == 200, (name, r.text)
+    r = client.post("/v1/pdf", json={"pdf_set": "CT14qed_proton", "points": [{"x": 0.1, "Q": 10}]})
+    assert r.status_code == 422 and error_locs(r) == [("body", "pdf_set")]
+    for answer in (r, client.get("/readyz"), client.get("/v1/models")):
+        assert "site-packages" not in answer.text and "/share/Pythia8" not in answer.text

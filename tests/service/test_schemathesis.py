@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis import checks
+from schemathesis.config import SchemathesisConfig
 
 from service import Settings, create_app
 from tests.service.conftest import TestClient, write_artifacts
@@ -23,14 +23,24 @@ ROOT = Path(tempfile.mkdtemp(prefix="jpsi-schemathesis-"))
 write_artifacts(ROOT)
 # small limits keep generated requests cheap, and the limits' own refusals get fuzzed too
 APP = create_app(Settings(artifact_dir=ROOT, max_points=50, max_bins=3, max_pt_values=5))
-schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
-
-CHECKS = [
-    checks.not_a_server_error,
-    checks.status_code_conformance,
-    checks.content_type_conformance,
-    checks.response_schema_conformance,
-]
+# Every check runs. One allowance: a schema-valid binned request may still be refused with
+# 422 for what JSON Schema cannot say (edges with lo >= hi, a divergent integral), as its
+# OpenAPI operation documents.
+CONFIG = SchemathesisConfig.from_dict(
+    {
+        "operations": [
+            {
+                "include-path": "/v1/exact/binned",
+                "checks": {
+                    "positive_data_acceptance": {
+                        "expected-statuses": ["2xx", "401", "404", "409", "422", "429", "5xx"]
+                    }
+                },
+            }
+        ]
+    }
+)
+schema = schemathesis.openapi.from_asgi("/openapi.json", APP, config=CONFIG)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -48,4 +58,4 @@ def lifespan():
     suppress_health_check=list(HealthCheck),
 )
 def test_api_conforms(case):
-    case.call_and_validate(checks=CHECKS)
+    case.call_and_validate()
