@@ -222,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 1_000_000])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--paths", nargs="+", default=["predict", "exact"])
+    ap.add_argument("--formats", nargs="+", default=list(FORMATS), help="a subset of FORMATS")
     args = ap.parse_args(argv)
 
     surrogate = _surrogate()
@@ -240,7 +241,9 @@ def main(argv: list[str] | None = None) -> int:
                      "seconds": inproc, "points_per_s": n / inproc}
                 )  # fmt: skip
                 for name, (enc, dec) in FORMATS.items():
-                    if name == "v1 points JSON" and n > POINTS_JSON_MAX:
+                    if name not in args.formats or (
+                        name == "v1 points JSON" and n > POINTS_JSON_MAX
+                    ):
                         continue
                     best = None
                     peak_kb = None

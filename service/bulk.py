@@ -433,24 +433,45 @@ def arrow_schema(names: Sequence[str], metadata: Mapping[str, object]) -> pa.Sch
     return pa.schema(fields, metadata=meta)
 
 
+def _floats(values: np.ndarray, validity: pa.Buffer | None, nulls: int) -> pa.Array:
+    """float64 Arrow array over the numbers of ``values`` (no copy when contiguous), null
+    where ``validity`` (a little-endian bitmap) has a 0."""
+    data = np.ascontiguousarray(values, dtype=np.float64)
+    return pa.Array.from_buffers(
+        pa.float64(), data.size, [validity, pa.py_buffer(data)], null_count=nulls
+    )
+
+
 def arrow_batch(c: Chunk, schema: pa.Schema) -> pa.RecordBatch:
     n = c.valid.size
-    invalid = ~c.valid
-    arrays = [pa.array(c.valid), pa.array(c.y, mask=invalid)]
-    arrays += [pa.array(c.sigma[k], mask=invalid) for k in c.sigma]
+    nulls = int(n - np.count_nonzero(c.valid))
+    validity = pa.py_buffer(np.packbits(c.valid, bitorder="little")) if nulls else None
+    arrays = [pa.array(c.valid), _floats(c.y, validity, nulls)]
+    arrays += [_floats(c.sigma[k], validity, nulls) for k in c.sigma]
     arrays += [_lists(c.errors, c.start, n), _lists(flag_rows(c.flags, c.start), c.start, n)]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-def write_arrow(head: Mapping, parts: Iterator[Chunk], names: Sequence[str]) -> pa.Buffer:
-    """The Arrow IPC stream answer: one record batch per chunk, the head as schema
-    metadata (units, sqrt_s, theory / model as JSON)."""
+END_OF_STREAM = b"\xff\xff\xff\xff\x00\x00\x00\x00"
+"""The IPC stream's end marker (continuation token, zero length)."""
+
+
+def arrow_messages(
+    head: Mapping, parts: Iterator[Chunk], names: Sequence[str]
+) -> Iterator[pa.Buffer | bytes]:
+    """The Arrow IPC stream answer, message by message: the schema (the head as its
+    metadata: units, sqrt_s, theory / model as JSON), one record batch per chunk as it is
+    computed, the end marker. Joined, they are one IPC stream."""
     schema = arrow_schema(names, head)
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, schema) as writer:
-        for c in parts:
-            writer.write_batch(arrow_batch(c, schema))
-    return sink.getvalue()
+    yield schema.serialize()
+    for c in parts:
+        yield arrow_batch(c, schema).serialize()
+    yield END_OF_STREAM
+
+
+def write_arrow(head: Mapping, parts: Iterator[Chunk], names: Sequence[str]) -> bytes:
+    """The whole Arrow IPC stream answer as bytes."""
+    return b"".join(memoryview(m) for m in arrow_messages(head, parts, names))
 
 
 def anomaly_schema(threshold: float) -> pa.Schema:

@@ -3,18 +3,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+import time
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 import numpy as np
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from starlette.concurrency import run_in_threadpool
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from service import bulk, compute
-from service.admission import BASE_SECONDS, estimate, run_admitted
+from service.admission import BASE_SECONDS, arrival, estimate, run_admitted
 from service.errors import Unavailable, problem, title
 from service.routers.base import JSONBytes, OrjsonRoute
 from service.schemas.columns import COORDINATES, SIGMA_COLUMNS, SIGMA_PREFIX
@@ -53,6 +54,20 @@ ARROW_ANSWER = {
 BULK_COST = {"exact": 4e-7, "predict": 3e-7}
 """Seconds of one core per point by column (no per-point JSON): the engine (~0.17 µs a
 point exact) or the surrogate, plus the encoding (bench/wire.py)."""
+
+
+INLINE_POINTS = 16
+"""Requests of at most this many points are computed on the event loop, not in the thread
+pool: their work (~0.1 ms for one point) is less than the hop it saves (bench/floor.py)."""
+
+
+async def run_small_inline(admission, scope, cost: float, n: int, fn, *args):
+    """``fn(*args)`` admitted at ``cost`` as ``run_admitted`` does; inline when ``n`` (the
+    points) is at most ``INLINE_POINTS``, in the thread pool otherwise."""
+    if n > INLINE_POINTS:
+        return await run_admitted(admission, scope, cost, fn, *args)
+    with admission.admit(cost, time.perf_counter() - arrival(scope)):
+        return fn(*args)
 
 
 def bulk_cost(kind: str, n: int) -> float:
@@ -103,6 +118,37 @@ class BulkRoute(OrjsonRoute):
             return await json_handler(request)
 
         return route_handler
+
+
+class AdmittedStream(StreamingResponse):
+    """A streamed answer computed while it is sent, holding its admission (the backlog of
+    service/admission.py) until the last byte is out or the client has gone."""
+
+    def __init__(self, content, release: Callable[[], object], **kwargs):
+        super().__init__(content, **kwargs)
+        self._release = release
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
+
+
+def admitted_stream(admission, scope, cost: float, messages: Iterator) -> Response:
+    """An Arrow stream of ``messages`` (computed in the thread pool, one at a time, while
+    the previous ones are sent), admitted at ``cost`` now: 503 / 413 before anything is
+    computed, as every other request."""
+    admit = admission.admit(cost, time.perf_counter() - arrival(scope))
+    admit.__enter__()
+
+    async def body():
+        async for message in iterate_in_threadpool(messages):
+            yield memoryview(message)
+
+    return AdmittedStream(
+        body(), lambda: admit.__exit__(None, None, None), media_type=bulk.ARROW_STREAM
+    )
 
 
 def takes_arrow(handler: Callable[[Request], Coroutine[Any, Any, Response]]):
@@ -170,14 +216,17 @@ def arrow_endpoint(kind: str) -> Callable[[Request], Coroutine[Any, Any, Respons
         data = await run_in_threadpool(bulk.read_arrow, body, (), settings.max_arrow_rows)
         del body
 
-        def work() -> Response:
-            try:
-                return answer(kind, data.columns, p, st, arrow=True)
-            except RequestValidationError as exc:  # an unknown PDF set: named as sent
-                error = exc.errors()[0]
-                raise bulk.BadInput(["query", str(error["loc"][-1])], error["msg"]) from None
-
-        return await run_admitted(st.admission, request.scope, bulk_cost(kind, data.n), work)
+        names = compute.outputs(p.channels)
+        try:
+            fn, head = bulk.engine(kind, p.sqrt_s, names, st, p.theory)
+        except RequestValidationError as exc:  # an unknown PDF set: named as sent
+            error = exc.errors()[0]
+            raise bulk.BadInput(["query", str(error["loc"][-1])], error["msg"]) from None
+        messages = bulk.arrow_messages(head, bulk.chunks(fn, data.columns), names)
+        cost = bulk_cost(kind, data.n)
+        response = admitted_stream(st.admission, request.scope, cost, messages)
+        st.metrics.points.labels(kind).inc(data.n)
+        return response
 
     return handle
 

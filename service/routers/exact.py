@@ -14,6 +14,7 @@ from service.routers.bulk import (
     BulkRoute,
     answer_admitted,
     arrow_endpoint,
+    run_small_inline,
     takes_arrow,
     wants_arrow,
 )
@@ -38,9 +39,9 @@ async def exact(body: ExactRequest, st: State, request: Request) -> Response:
     if body.columns is not None or wants_arrow(request):
         p = bulk.BulkParams(sqrt_s=body.sqrt_s, channels=body.channels, theory=body.theory)
         return await answer_admitted("exact", body, p, st, request)
-    cost = estimate("exact", len(body.points))
-    out = await run_admitted(
-        st.admission, request.scope, cost, compute.exact_points,
+    n = len(body.points)
+    out = await run_small_inline(
+        st.admission, request.scope, estimate("exact", n), n, compute.exact_points,
         body.points, body.sqrt_s, body.channels, body.theory, st.pdf_sets,
     )  # fmt: skip
     st.metrics.points.labels("exact").inc(len(body.points))

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from service import bulk, compute
-from service.admission import estimate, run_admitted
+from service.admission import estimate
 from service.errors import Unavailable
 from service.routers.base import JSONBytes, State
 from service.routers.bulk import (
@@ -15,6 +15,7 @@ from service.routers.bulk import (
     BulkRoute,
     answer_admitted,
     arrow_endpoint,
+    run_small_inline,
     takes_arrow,
     wants_arrow,
 )
@@ -43,9 +44,9 @@ async def predict(body: PredictRequest, st: State, request: Request) -> Response
     if body.columns is not None or wants_arrow(request):
         p = bulk.BulkParams(sqrt_s=body.sqrt_s, channels=body.channels)
         return await answer_admitted("predict", body, p, st, request)
-    cost = estimate("predict", len(body.points))
-    out = await run_admitted(
-        st.admission, request.scope, cost, compute.predict_points,
+    n = len(body.points)
+    out = await run_small_inline(
+        st.admission, request.scope, estimate("predict", n), n, compute.predict_points,
         body.points, body.sqrt_s, body.channels, st.surrogate,
     )  # fmt: skip
     st.metrics.points.labels("predict").inc(len(body.points))

@@ -10,9 +10,9 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from service import bulk, v2
-from service.admission import run_admitted
 from service.errors import Unavailable
-from service.routers.bulk import bulk_cost
+from service.routers.base import OFFLOAD_BYTES
+from service.routers.bulk import bulk_cost, run_small_inline
 from service.state import ServiceState
 
 router = APIRouter(prefix="/v2", tags=["open inference protocol (v2)"])
@@ -146,7 +146,11 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
         body = await request.body()
         header_length = request.headers.get(v2.HEADER_LENGTH)
 
-        req = await run_in_threadpool(v2.parse, body, header_length, name, settings.max_arrow_rows)
+        limit = settings.max_arrow_rows
+        if len(body) < OFFLOAD_BYTES:
+            req = v2.parse(body, header_length, name, limit)
+        else:
+            req = await run_in_threadpool(v2.parse, body, header_length, name, limit)
         del body
         kind = v2.MODELS[name]
 
@@ -160,8 +164,9 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
             out, length = v2.encode(name, req, answer)
             return out, length, int(answer.valid.size)
 
-        cost = bulk_cost(kind, req.columns["x"].size)
-        out, length, n = await run_admitted(st.admission, request.scope, cost, work)
+        rows = req.columns["x"].size
+        cost = bulk_cost(kind, rows)
+        out, length, n = await run_small_inline(st.admission, request.scope, cost, rows, work)
     except v2.V2Error as exc:
         return error(exc)
     except Unavailable as exc:
