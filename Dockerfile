@@ -8,6 +8,7 @@ WORKDIR /src
 RUN python -m venv /opt/venv
 COPY pyproject.toml requirements.lock README.md ./
 COPY physics ./physics
+COPY runtime ./runtime
 COPY training ./training
 COPY service ./service
 # binary wheels only, every version pinned by the constraints file; the PDF grids

@@ -23,7 +23,7 @@ import json  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from service.anomaly import AnomalyScorer  # noqa: E402
+from runtime.anomaly import AnomalyScorer  # noqa: E402
 from training.anomaly_card import evaluate, table_markdown  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

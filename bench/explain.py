@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import server as jpsi_serve  # noqa: E402
-from service.explain import Explainer  # noqa: E402
+from runtime.shapley import Explainer  # noqa: E402
 from training.anomaly_card import domain_points  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"

@@ -50,7 +50,7 @@ from bench.server import start, stop  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "soak.json"
 BATCH = 1000
-EXPLAIN_BATCH = 100  # the /v1/explain limit (service.explain.MAX_POINTS)
+EXPLAIN_BATCH = 100  # the /v1/explain limit (runtime.shapley.MAX_POINTS)
 VARIANTS = 8  # distinct bodies per scenario, so memory sees varied inputs
 UNPHYSICAL = {"x": 0.01, "z": 0.5, "Q": 100.0, "PT": 1.0}  # y > 1: answered in place
 

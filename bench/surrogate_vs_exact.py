@@ -28,10 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from physics import OUTPUTS, evaluate  # noqa: E402
+from runtime.onnx import BoundRunner, predict, session  # noqa: E402
 from training.artifacts import MODEL_FILE, verify  # noqa: E402
 from training.metrics import TARGETS, failures, relative_error, summarize  # noqa: E402
 from training.pipeline import DEFAULT_OUT, TrainConfig, train  # noqa: E402
-from training.runtime import BoundRunner, predict, session  # noqa: E402
 from training.sampling import sample_domain  # noqa: E402
 from training.targets import exact_sigma  # noqa: E402
 

@@ -18,11 +18,11 @@ import orjson
 import physics
 from physics.binning import Bin
 from physics.kinematics import check_domain
+from runtime.surrogate import FLAG_TRAINING, Surrogate
 from service.encode import encode_points
 from service.errors import Unavailable, invalid
 from service.schemas.exact import Theory
 from service.state import PdfSets
-from service.surrogate import FLAG_TRAINING, Surrogate
 
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 

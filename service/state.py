@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 
 import physics
 from physics.pdf import available_sets
+from runtime.anomaly import AnomalyScorer
+from runtime.artifacts import Registry, load_registry
+from runtime.shapley import Explainer
+from runtime.surrogate import Surrogate
 from service.admission import Admission
-from service.anomaly import AnomalyScorer
-from service.artifacts import Registry, load_registry
-from service.explain import Explainer
 from service.metrics import Metrics
 from service.settings import Settings
-from service.surrogate import Surrogate
 
 log = logging.getLogger(__name__)
 

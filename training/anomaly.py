@@ -11,14 +11,14 @@ writes, reproducibly from ``SEED``,
   per channel family, and the map of the fragmentation fraction), and
   ``manifest.json``;
 - ``DIR/anomaly/``: ``isolation.onnx`` (an ``IsolationForest`` over the
-  features of ``service.anomaly.ISOLATION_FEATURES``, fitted on the training
+  features of ``runtime.anomaly.ISOLATION_FEATURES``, fitted on the training
   domain, exported as one ai.onnx.ml ``TreeEnsembleRegressor`` (see
   ``isolation_graph``) taking float32, which is what sklearn's trees compare
   in; written only if ONNX and sklearn scores agree to ``PARITY_TOL`` on
   held-out and far-off points), ``MODEL_CARD.md`` (the injected
   anomaly table) and ``manifest.json``.
 
-Calibration. The score (``service.anomaly``) is the maximum of components
+Calibration. The score (``runtime.anomaly``) is the maximum of components
 that each put their own threshold at 0.5, and the score threshold is 0.5.
 The isolation threshold is the (1 − ``ISOLATION_FPR``) quantile of the raw
 isolation score on fresh training-domain points; the theory band is the
@@ -27,7 +27,7 @@ scores fresh clean data and refuses to write the manifest if the
 false-positive rate exceeds ``FPR_BOUND``.
 
 ``--quick`` shrinks every sample (for tests); the artifacts in the repository
-are built without it. Imports ``service.explain`` and ``service.anomaly`` for
+are built without it. Imports ``runtime.shapley`` and ``runtime.anomaly`` for
 the scoring logic the service runs, so that the calibration is that of the
 shipped code.
 """
@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 import physics
-from service.anomaly import (
+from runtime.anomaly import (
     ISOLATION_FEATURES,
     ISOLATION_UNITS,
     ISOLATION_WIDTH,
@@ -54,9 +54,9 @@ from service.anomaly import (
     AnomalyScorer,
     isolation_features,
 )
-from service.explain import FEATURES, exact_model, shapley_values
+from runtime.domain import DOMAIN
+from runtime.shapley import FEATURES, exact_model, shapley_values
 from training import anomaly_card
-from training.domain import DOMAIN
 from training.sampling import sample_domain
 
 SEED = 20260505

@@ -4,7 +4,7 @@ Clean data: kinematics uniform in (ln x, z, ln Q, P_T / P_T,max) over the
 training domain at fixed beam energies ``SQRT_S`` (one √s per request, as
 the API takes it), with every output of ``physics.OUTPUTS`` supplied as the
 exact value times an independent factor uniform in [0.8, 1.2]
-(``service.anomaly.NOISE_BAND``).
+(``runtime.anomaly.NOISE_BAND``).
 
 Anomaly classes (``CLASSES``), each applied to fresh clean data: every
 channel ×3 or ÷3; one random channel ×1.5; unit mistakes on every channel
@@ -27,8 +27,8 @@ from sklearn.metrics import roc_auc_score
 
 import physics
 from physics.kinematics import check_domain
-from service.anomaly import NOISE_BAND
-from training.domain import DOMAIN, TrainingDomain
+from runtime.anomaly import NOISE_BAND
+from runtime.domain import DOMAIN, TrainingDomain
 
 SQRT_S = (28.0, 45.0, 63.0, 100.0, 141.0)
 """Beam energies (GeV) of the clean requests: the EIC range, ends included."""

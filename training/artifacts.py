@@ -18,7 +18,7 @@ from pathlib import Path
 import onnx
 
 from physics import OUTPUTS
-from training.domain import FEATURE_UNITS, FEATURES
+from runtime.domain import FEATURE_UNITS, FEATURES
 from training.onnx_graph import INPUT, OUTPUT
 
 MANIFEST = "manifest.json"

@@ -18,8 +18,8 @@ import numpy as np
 
 from physics import OUTPUTS
 from physics.constants import M_PROTON, W_THRESHOLD
+from runtime.onnx import predict, session
 from training.metrics import TARGETS
-from training.runtime import predict, session
 from training.targets import exact_sigma
 
 PLOTS = {
@@ -76,7 +76,7 @@ def binned_spectra(predict_fn, n_nodes: int = 6) -> np.ndarray:
                          for lo, hi in ((x0, x1), (z0, z1), (q0, q1))]  # fmt: skip
                 (x, wx), (z, wz), (Q, wq) = nodes
                 X, Z, QQ, PT = np.meshgrid(x, z, Q, PT_VALUES, indexing="ij")
-                W = (wx[:, None, None] * wz[None, :, None] * (wq * 2 * Q)[None, None, :])
+                W = wx[:, None, None] * wz[None, :, None] * (wq * 2 * Q)[None, None, :]
                 y = QQ**2 / (X * s)
                 w2 = QQ**2 * (1 - X) / X + M_PROTON**2
                 ok = (y <= 1.0) & (w2 >= W_THRESHOLD**2)
@@ -206,7 +206,7 @@ def write_card(run, directory: Path) -> None:
     t = run.timing
     n_test = run.data["test"].size
     weakest = run.data["weakest"]
-    text = f"""# Model card: jpsi-surrogate {'(quick run: NOT for shipping)' if c.quick else ''}
+    text = f"""# Model card: jpsi-surrogate {"(quick run: NOT for shipping)" if c.quick else ""}
 
 J/ψ production in e p SIDIS at leading order (NRQCD + TMD, `shared/spec/physics.md`):
 all eight channels plus total_U and total_L, pb/GeV⁴, for the default theory
@@ -231,7 +231,7 @@ Every channel is Σ_k a_k(x, Q, y) b_k(z, P_T) (`physics.channels`). Only the tw
 combinations are not known in closed form, so only they are learned:
 f = [ln x·g, ln x·q_eff] as functions of (logit x, ln Q), with a scikit-learn
 `Pipeline(TensorSplineFeatures, SparseRidge)` (uniform tensor-product B-splines of degree
-{run.model.grid['degree']}, {run.model.grid['n_cells'][0]} × {run.model.grid['n_cells'][1]} cells,
+{run.model.grid["degree"]}, {run.model.grid["n_cells"][0]} × {run.model.grid["n_cells"][1]} cells,
 ridge α = {c.alpha:g}, no intercept, solved exactly by sparse LU). The grid is the smallest
 candidate whose validation p99 of |Δ ln f| is below {c.select_p99:g} (20× under the p99
 target): a fine bilinear grid is as accurate as a coarser bicubic one and much cheaper to
@@ -256,7 +256,7 @@ raw features (√s, x, z, Q, P_T) → log10 σ ({c.baseline_iter} iterations, up
 ## Accuracy on the held-out test set ({n_test} points, every point counted)
 
 Relative error |σ_pred/σ_exact − 1| against `physics.evaluate`. Targets: median ≤
-{TARGETS['median']:g}, p99 ≤ {TARGETS['p99']:g} for every output.
+{TARGETS["median"]:g}, p99 ≤ {TARGETS["p99"]:g} for every output.
 
 Production surrogate:
 
@@ -271,31 +271,31 @@ Binned P_T spectra at √s = 63 GeV (original study's z and Q bins, x bins
 bins, P_T values and outputs: {_spectrum_agreement(run)}.
 
 Weakest region (p99 of the max-over-outputs error per (x, Q) cell): log10 x in
-{[round(v, 2) for v in weakest['log10_x']]}, log10 Q in
-{[round(v, 2) for v in weakest['log10_Q']]}, p99 = {weakest['p99']:.2e}. The error is
+{[round(v, 2) for v in weakest["log10_x"]]}, log10 Q in
+{[round(v, 2) for v in weakest["log10_Q"]]}, p99 = {weakest["p99"]:.2e}. The error is
 entirely the spline's: near the knots of the PDF grid (whose LHAPDF interpolation is
 only C¹) and towards x → 1, where ln x·f falls steeply.
 
 ## Parity gate (export)
 
 ONNX vs scikit-learn on the test set, float64: max |Δ ln f| =
-{run.parity['spline_max_abs_dlnf']:.1e} (limit 1e-9); ONNX σ vs the closed form evaluated
+{run.parity["spline_max_abs_dlnf"]:.1e} (limit 1e-9); ONNX σ vs the closed form evaluated
 on the scikit-learn prediction: max relative difference
-{run.parity['sigma_max_rel_vs_sklearn']:.1e} (limit 1e-9). Artifacts are written only if
+{run.parity["sigma_max_rel_vs_sklearn"]:.1e} (limit 1e-9). Artifacts are written only if
 both hold and every output meets the accuracy targets.
 
 ## Speed (single-threaded onnxruntime, this training machine)
 
-{t['points_per_second']:.3g} points/s at batch {t['batch']}; batch-1 latency
-{t['batch1_latency_us']:.1f} µs (median, IOBinding with pre-allocated buffers). See
+{t["points_per_second"]:.3g} points/s at batch {t["batch"]}; batch-1 latency
+{t["batch1_latency_us"]:.1f} µs (median, IOBinding with pre-allocated buffers). See
 `bench/surrogate_vs_exact.py` for the comparison with the exact engine.
 
 ## Plots
 
-- `{PLOTS['errors']}`: error distributions per output, production vs baseline.
-- `{PLOTS['spectra']}`: binned P_T spectra, exact vs production vs baseline.
-- `{PLOTS['comparison']}`: median and p99 per output, production vs baseline.
-- `{PLOTS['weakest']}`: p99 error over (x, Q).
+- `{PLOTS["errors"]}`: error distributions per output, production vs baseline.
+- `{PLOTS["spectra"]}`: binned P_T spectra, exact vs production vs baseline.
+- `{PLOTS["comparison"]}`: median and p99 per output, production vs baseline.
+- `{PLOTS["weakest"]}`: p99 error over (x, Q).
 
 ## Limitations
 

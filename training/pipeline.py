@@ -28,12 +28,12 @@ from tqdm import tqdm
 from physics import OUTPUTS, TheoryConfig
 from physics.channels import add_totals, combine, xq_factors, zpt_terms
 from physics.kinematics import inelasticity
+from runtime.domain import DOMAIN
+from runtime.onnx import BoundRunner, predict, session
 from training import __version__, artifacts, card
 from training.baseline import Baseline
-from training.domain import DOMAIN
 from training.metrics import TARGETS, failures, relative_error, summarize
 from training.onnx_graph import convert_spline, surrogate_model
-from training.runtime import BoundRunner, predict, session
 from training.sampling import footprint_box, sample_domain, sample_footprint
 from training.splines import LogPDFRegressor
 from training.targets import exact_sigma, log_xpdf
@@ -298,8 +298,10 @@ def manifest(run: Run, files: dict[str, str], command: str) -> dict:
             "ldme": asdict(run.theory.ldme),
         },
         "model": {
-            "spline_box": {"logit_x": list(run.model.grid["box"][0]),
-                           "ln_Q": list(run.model.grid["box"][1])},
+            "spline_box": {
+                "logit_x": list(run.model.grid["box"][0]),
+                "ln_Q": list(run.model.grid["box"][1]),
+            },
             "n_cells": list(run.model.grid["n_cells"]),
             "degree": run.model.grid["degree"],
             "select_p99_abs_dlnf": c.select_p99,

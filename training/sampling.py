@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import qmc
 
-from training.domain import DOMAIN, TrainingDomain, logit
+from runtime.domain import DOMAIN, TrainingDomain, logit
 
 
 def sobol(dim: int, log2_n: int, seed: int) -> np.ndarray:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from service.anomaly import AnomalyScorer
+from runtime.anomaly import AnomalyScorer
 from training import anomaly as build
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"

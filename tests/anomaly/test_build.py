@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.anomaly import AnomalyScorer
-from service.explain import Explainer, load_background
+from runtime.anomaly import AnomalyScorer
+from runtime.domain import DOMAIN
+from runtime.shapley import Explainer, load_background
 from training import anomaly as build
-from training.domain import DOMAIN
 
 
 def sha256(path) -> str:

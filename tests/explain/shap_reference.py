@@ -22,7 +22,7 @@ def main() -> None:
         warnings.simplefilter("ignore")
         import shap
 
-    from service.explain import exact_model
+    from runtime.shapley import exact_model
 
     f = exact_model(request["target"], request["sqrt_s"])
     out = {"base_values": [], "values": []}

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import physics
-from service import explain as ex
+from runtime import shapley as ex
 from training.anomaly import explain_background
 from training.anomaly_card import domain_points
 

@@ -165,3 +165,20 @@ def test_points_that_overflow_double_precision_are_refused_with_a_reason(z, PT):
     assert r["valid"].tolist() == [False, True]
     assert "overflow" in r["reasons"][0][0]
     assert all(np.isnan(r[name][0]) for name in OUTPUTS)
+
+
+@pytest.mark.parametrize(
+    ("y", "valid"), [(1.0 - 1e-12, True), (1.0, True), (1.0 + 1e-9, False), (1.005, False)]
+)
+def test_y_rule_at_its_edge(y, valid):
+    """0 < y <= 1 checked directly at the edge, not only through the binning tests."""
+    from physics.kinematics import check_domain
+
+    sqrt_s, Q = 63.0, 31.5  # at y = 1, x = Q²/s = 1/4 exactly
+    x = np.array([Q**2 / (y * sqrt_s**2)])  # y = Q² / (x s)
+    grid = physics.load_pdf()
+    check = check_domain(x, np.array([0.5]), np.array([Q]), np.array([1.0]), sqrt_s, grid)
+    assert check.y[0] == pytest.approx(y, rel=1e-12)
+    assert bool(check.valid[0]) is valid
+    if not valid:
+        assert any(r.startswith("y = 1") and r.endswith("> 1") for r in check.reasons(0))

@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 
-from service.artifacts import load_artifact, load_registry, sha256_file
-from service.surrogate import Surrogate, TrainingDomain
+from runtime.artifacts import load_artifact, load_registry, sha256_file
+from runtime.surrogate import Surrogate, TrainingDomain
 from tests.service.conftest import TRAINING_DOMAIN, write_surrogate
 
 
@@ -54,7 +54,7 @@ def test_training_domain_membership():
 
 
 def test_hidden_and_unreadable_sets(tmp_path, monkeypatch):
-    import service.artifacts as artifacts
+    import runtime.artifacts as artifacts
 
     write_surrogate(tmp_path)
     write_surrogate(tmp_path / ".surrogate-new-x")  # a training run's set being written

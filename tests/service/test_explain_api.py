@@ -7,8 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
+from runtime.shapley import Explainer
 from service import Settings
-from service.explain import Explainer
 from tests.service.conftest import REPO_ARTIFACTS, make_client
 
 POINT = {"x": 0.2, "z": 0.5, "Q": 20.0, "PT": 1.0}

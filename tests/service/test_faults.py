@@ -80,7 +80,7 @@ def _truncate(path: Path) -> None:
 
 def _resign(set_dir: Path, rel: str) -> None:
     """Make the manifest's sha256 of ``rel`` match the file again (a bad export, not tampering)."""
-    from service.artifacts import sha256_file
+    from runtime.artifacts import sha256_file
 
     manifest = json.loads((set_dir / "manifest.json").read_text())
     manifest["files"][rel] = sha256_file(set_dir / rel)

@@ -142,3 +142,37 @@ def test_head_answers_like_get_without_a_body(client, path):
     assert head.status_code == get.status_code == 200
     assert head.content == b""
     assert head.headers["content-type"] == get.headers["content-type"]
+
+
+def padded_body(size: int) -> bytes:
+    """A valid one-point /v1/exact body of exactly ``size`` bytes (trailing whitespace)."""
+    core = b'{"points": [{"x": 0.2, "z": 0.5, "Q": 20.0, "PT": 1.0}]}'
+    assert len(core) <= size
+    return core + b" " * (size - len(core))
+
+
+@pytest.mark.parametrize(("size", "status"), [(1023, 200), (1024, 200), (1025, 413)])
+def test_body_limit_holds_at_its_edge(artifact_dir, size, status):
+    json_type = {"content-type": "application/json"}
+    with small_limit_client(artifact_dir) as c:
+        declared = c.post("/v1/exact", content=padded_body(size), headers=json_type)
+        assert declared.status_code == status, declared.text
+
+        def chunks():  # no Content-Length: counted as it arrives
+            body = padded_body(size)
+            yield body[:100]
+            yield body[100:]
+
+        chunked = c.post("/v1/exact", content=chunks(), headers=json_type)
+        assert chunked.status_code == status, chunked.text
+
+
+@pytest.mark.parametrize(
+    ("given", "status"),
+    [("s3cret", 200), ("s3c", 401), ("s3cre", 401), ("s3cretX", 401), ("s3cret ", 401),
+     ("S3CRET", 401), ("", 401)],
+)  # fmt: skip
+def test_api_key_must_match_exactly(artifact_dir, given, status):
+    with make_client(Settings(artifact_dir=artifact_dir, api_key="s3cret")) as c:
+        r = c.post("/v1/exact", json={"points": POINTS[:1]}, headers={"X-API-Key": given})
+        assert r.status_code == status

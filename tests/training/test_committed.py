@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from physics import OUTPUTS
+from runtime.domain import DOMAIN
+from runtime.onnx import predict, session
 from training.artifacts import MODEL_FILE, verify
-from training.domain import DOMAIN
 from training.metrics import TARGETS, relative_error
-from training.runtime import predict, session
 from training.targets import exact_sigma
 
 COMMITTED = Path(__file__).resolve().parents[2] / "artifacts" / "surrogate"

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from physics import OUTPUTS
+from runtime.onnx import predict, session
 from training import pipeline
 from training.artifacts import MODEL_FILE, checksums, verify
 from training.metrics import TARGETS
-from training.runtime import predict, session
 from training.targets import exact_sigma
 
 
@@ -77,3 +77,33 @@ def test_cli_wiring(monkeypatch, tmp_path):
         cli.main(["--quick", "--seed", "5", "--out", str(tmp_path)])
     assert seen["config"] == pipeline.TrainConfig.quick_config(5)
     assert seen["out"] == tmp_path and "--quick" in seen["command"]
+
+
+@pytest.mark.parametrize("shift", [1e-6, 1e-3])
+def test_parity_gate_refuses_an_export_perturbed_by_a_small_shift(quick_run, shift):
+    """The gate is 1e-9: an ONNX spline table off by 1e-6 in ln f must be refused."""
+    import copy
+    import dataclasses
+
+    from onnx import numpy_helper
+
+    from training.onnx_graph import surrogate_model
+
+    run, _ = quick_run
+    spline = copy.deepcopy(run.spline_onnx)
+    table = max(spline.graph.initializer, key=lambda t: int(np.prod(t.dims)))
+    table.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(table) + shift, table.name))
+    bad = dataclasses.replace(
+        run,
+        spline_onnx=spline,
+        onnx_model=surrogate_model(spline, run.theory.ldme),
+        parity={},
+        metrics={},
+        baseline_metrics={},
+        timing={},
+        predictions={},
+        stages=dict(run.stages),
+    )
+    with pytest.raises(RuntimeError, match="parity"):
+        pipeline.stage_verify(bad)
+    assert bad.parity["spline_max_abs_dlnf"] >= shift  # the gate saw the shift

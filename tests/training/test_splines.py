@@ -8,9 +8,9 @@ from scipy.interpolate import BSpline
 from sklearn.base import clone
 
 from physics import TheoryConfig
+from runtime.onnx import predict, session
 from training.onnx_graph import convert_spline, surrogate_model
 from training.pipeline import closed_form
-from training.runtime import predict, session
 from training.sampling import DOMAIN, footprint_box, sample_domain, sample_footprint
 from training.splines import LogPDFRegressor, TensorSplineFeatures, evaluate_table, to_uv
 from training.targets import log_xpdf

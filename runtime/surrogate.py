@@ -14,7 +14,7 @@ import numpy as np
 
 import physics
 from physics.constants import M_PROTON
-from service.artifacts import Artifact
+from runtime.artifacts import Artifact
 
 FEATURES = ("sqrt_s", "x", "z", "Q", "PT")
 FLAG_TRAINING = "outside_training_domain"

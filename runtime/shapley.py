@@ -60,7 +60,7 @@ import numpy as np
 
 import physics
 from physics.kinematics import check_domain
-from service.artifacts import read_verified_manifest
+from runtime.artifacts import read_verified_manifest
 
 FEATURES = ("x", "z", "Q", "PT")
 """Explained features, in column order of points and background (Q, P_T in GeV)."""

@@ -45,8 +45,8 @@ import numpy as np
 import physics
 from physics.constants import M_PROTON
 from physics.kinematics import check_domain
-from service.artifacts import read_verified_manifest
-from service.explain import as_points, check_sqrt_s
+from runtime.artifacts import read_verified_manifest
+from runtime.shapley import as_points, check_sqrt_s
 
 ISOLATION_FEATURES = ("ln_x", "z", "ln_Q", "PT_over_zQ", "ln_sqrt_s", "y")
 ISOLATION_UNITS = {
