@@ -211,8 +211,8 @@ def ceiling(fn, cols, repeat: int) -> tuple[float, bulk.Chunk]:
 
 
 def _surrogate():
-    from service.artifacts import load_artifact
-    from service.surrogate import Surrogate
+    from runtime.artifacts import load_artifact
+    from runtime.surrogate import Surrogate
 
     return Surrogate(load_artifact(Settings().artifact_dir / "surrogate"))
 

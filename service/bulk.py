@@ -145,7 +145,7 @@ ANOMALY_COMPONENTS = (
     "theory",
     "theory_residual",
 )
-"""The parts of an anomaly score (``service.anomaly``), each a column (null where a row has
+"""The parts of an anomaly score (``runtime.anomaly``), each a column (null where a row has
 no such part: an unphysical row has only ``unphysical``, ``theory`` needs supplied values)."""
 
 
