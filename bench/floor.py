@@ -1,7 +1,8 @@
 """Small requests at the framework's floor (issue 12 item 4): one worker each, side by side
 in one run, driven by wrk:
 
-- ``bare``: a bare FastAPI endpoint taking the same one-point body (bench/bare_app.py);
+- ``bare``: a bare FastAPI endpoint taking the same one-point body (bench/bare_app.py), as
+  ``async def`` (the floor the targets compare with) and as plain ``def`` (``bare sync``);
 - ``v1 predict``: POST /v1/predict with one point, every guard of jpsi-serve in force
   (request id, metrics, admission, body limit; and with ``--guards all`` an API key and a
   rate limit high enough not to refuse);
@@ -101,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     jpsi, port = start(1, env=env, log=log)
     targets = {
         "bare": (bare_port, "/bare", one, ""),
+        "bare sync": (bare_port, "/bare-sync", one, ""),
         "v1 predict": (port, "/v1/predict", one, headers),
         "v2 infer": (port, "/v2/models/jpsi-surrogate/infer", v2, headers),
     }
@@ -130,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         lat = b["p50_ms"] / base["p50_ms"]
         thr = base["req_per_s"] / b["req_per_s"]
         print(f"{name:12} {b['p50_ms']:16.3f} {lat:7.2f} {b['req_per_s']:16.0f} {thr:7.2f}")
-        if name != "bare":
+        if name not in ("bare", "bare sync"):
             ok = lat <= 1.5 and thr <= 1.5
             verdicts.append(
                 f"{name}: latency {lat:.2f}x, throughput {1 / thr:.2f} of bare "
