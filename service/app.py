@@ -165,6 +165,12 @@ def _document_list_limits(spec: dict, settings: Settings) -> None:
         prop = schemas.get(model, {}).get("properties", {}).get(field)
         if prop is not None:
             prop["maxItems"] = min(limit, prop.get("maxItems", limit))
+    for model in ("PointColumns", "AnomalyColumns"):  # rows of a columnar request
+        columns = schemas.get(model, {})
+        props = [*columns.get("properties", {}).values()]
+        props += columns.get("patternProperties", {}).values()
+        for prop in props:
+            prop["maxItems"] = min(settings.max_points, prop.get("maxItems", settings.max_points))
     explain = schemas.get("ExplainRequest", {}).get("properties", {}).get("points")
     if explain is not None:  # its own limit, and the general one
         explain["maxItems"] = min(settings.max_points, explain.get("maxItems", settings.max_points))

@@ -479,7 +479,7 @@ def anomaly_schema(threshold: float) -> pa.Schema:
     fields.append(pa.field("is_anomaly", pa.bool_(), nullable=False))
     fields += [pa.field(k, pa.float64()) for k in ANOMALY_COMPONENTS]
     fields.append(pa.field("reasons", pa.list_(pa.utf8())))
-    return pa.schema(fields, metadata={"threshold": repr(threshold)})
+    return pa.schema(fields, metadata={"threshold": repr(float(threshold))})
 
 
 def write_anomaly_arrow(parts: Iterator[tuple[int, dict]], threshold: float) -> pa.Buffer:

@@ -76,7 +76,7 @@ async def anomaly(body: AnomalyRequest, st: State, request: Request) -> Response
             return memoryview(bulk.write_anomaly_arrow(iter([(0, part)]), scorer.threshold))
         return bulk.anomaly_json(part, float(scorer.threshold))
 
-    def by_points() -> bytes:
+    def by_points() -> bytes | memoryview:
         sigma = [p.get("sigma") for p in body.points]
         try:
             results = scorer.score(
@@ -86,6 +86,9 @@ async def anomaly(body: AnomalyRequest, st: State, request: Request) -> Response
             )
         except ValueError as exc:
             raise invalid(["body"], str(exc)) from exc
+        if arrow:
+            part = bulk.anomaly_part(results)
+            return memoryview(bulk.write_anomaly_arrow(iter([(0, part)]), scorer.threshold))
         out = {"threshold": float(scorer.threshold), "results": results}
         return orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY)
 

@@ -7,7 +7,7 @@ from typing import Annotated, NotRequired
 from pydantic import BaseModel, ConfigDict, Field, model_validator, with_config
 from typing_extensions import TypedDict
 
-from service.schemas.columns import EXAMPLE_COLUMNS, AnomalyColumns, exactly_one
+from service.schemas.columns import EXAMPLE_COLUMNS, ONE_OF, AnomalyColumns, exactly_one
 from service.schemas.common import EXAMPLE_POINT, Finite, Output, SqrtS
 
 
@@ -35,20 +35,23 @@ class AnomalyRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
+            **ONE_OF,
             "examples": [
                 {"points": [{**EXAMPLE_POINT, "sigma": {"total_U": 3.7e-6}}], "sqrt_s": 63.0},
                 {"columns": {**EXAMPLE_COLUMNS, "sigma.total_U": [3.7e-6, None]}},
-            ]
+            ],
         },
     )
 
-    points: list[AnomalyPoint] | None = Field(
-        None,
+    # not nullable: the document says "exactly one of points and columns" (ONE_OF)
+    points: list[AnomalyPoint] = Field(
+        None,  # type: ignore[assignment]
         min_length=1,
         description="Points to score (at most 10 000 by default); or send columns.",
     )
-    columns: AnomalyColumns | None = Field(
-        None, description="The points by column instead of points: the answer is by column."
+    columns: AnomalyColumns = Field(
+        None,  # type: ignore[assignment]
+        description="The points by column instead of points: the answer is by column.",
     )
     sqrt_s: SqrtS = 63.0
 

@@ -19,6 +19,9 @@ COORDINATES = ("x", "z", "Q", "PT")
 SIGMA_PREFIX = "sigma."
 SIGMA_COLUMNS = tuple(SIGMA_PREFIX + name for name in physics.OUTPUTS)
 
+ONE_OF = {"oneOf": [{"required": ["points"]}, {"required": ["columns"]}]}
+"""A request has points or columns, never both (JSON Schema of the request models)."""
+
 EXAMPLE_COLUMNS = {"x": [0.2, 0.01], "z": [0.5, 0.5], "Q": [20.0, 20.0], "PT": [1.0, 1.0]}
 
 
@@ -58,10 +61,18 @@ class AnomalyColumns(PointColumns):
         extra="allow",
         json_schema_extra={
             "examples": [{**EXAMPLE_COLUMNS, "sigma.total_U": [3.7e-6, None]}],
-            "additionalProperties": {"type": "array", "items": {"type": ["number", "null"]}},
+            "patternProperties": {
+                r"^sigma\.(" + "|".join(physics.OUTPUTS) + r")$": {
+                    "type": "array",
+                    "items": {"type": ["number", "null"]},
+                }
+            },
+            "additionalProperties": False,
         },
     )
     __pydantic_extra__: dict[str, list[Finite | None]] = Field(init=False)
+
+    x: list[Finite] = Field(min_length=1, description="Bjorken x (at least one row).")
 
     @model_validator(mode="after")
     def _sigma_names(self) -> AnomalyColumns:
@@ -73,8 +84,6 @@ class AnomalyColumns(PointColumns):
                     f"sigma.<output> with <output> one of {', '.join(physics.OUTPUTS)}"
                 )
         _same_length({"x": self.x, **extra})
-        if not self.x:
-            raise ValueError("no rows: at least one point to score")
         return self
 
     def sigma(self) -> dict[str, list[float | None]]:

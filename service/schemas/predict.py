@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from service.schemas.columns import (
     EXAMPLE_COLUMNS,
+    ONE_OF,
     ColumnsAnswer,
     PointColumns,
     exactly_one,
@@ -21,18 +22,22 @@ class PredictRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
+            **ONE_OF,
             "examples": [
                 {"points": [EXAMPLE_POINT], "sqrt_s": 63.0},
                 {"columns": EXAMPLE_COLUMNS, "sqrt_s": 63.0, "channels": ["total_U"]},
-            ]
+            ],
         },
     )
 
-    points: list[Point] | None = Field(
-        None, description="Kinematic points (at most 10 000 by default); or send columns."
+    # not nullable: the document says "exactly one of points and columns" (ONE_OF)
+    points: list[Point] = Field(
+        None,  # type: ignore[assignment]
+        description="Kinematic points (at most 10 000 by default); or send columns.",
     )
-    columns: PointColumns | None = Field(
-        None, description="The points by column instead of points: the answer is by column."
+    columns: PointColumns = Field(
+        None,  # type: ignore[assignment]
+        description="The points by column instead of points: the answer is by column.",
     )
     sqrt_s: SqrtS = 63.0
     channels: Channels = None

@@ -268,3 +268,11 @@ def test_an_encoded_stream_is_refused_with_415(client):
         "/v1/exact", content=stream(COLS), headers={**ARROW, "content-encoding": "gzip"}
     )
     assert refused(r, 415)["status"] == 415
+
+
+def test_accept_arrow_on_a_json_anomaly_request(client):
+    ref = client.post("/v1/anomaly", json={"points": POINTS}).json()
+    r = client.post("/v1/anomaly", json={"points": POINTS}, headers={"accept": bulk.ARROW_STREAM})
+    table = read(r)
+    assert table.column("score").to_pylist() == [res["score"] for res in ref["results"]]
+    assert table.column("reasons").to_pylist() == [res["reasons"] for res in ref["results"]]
