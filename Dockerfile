@@ -7,24 +7,22 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_COMPILE=0 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
 RUN python -m venv /opt/venv
 COPY pyproject.toml requirements.lock README.md ./
+# only the layers the service runs: physics, runtime and service (training stays out)
 COPY physics ./physics
 COPY runtime ./runtime
-COPY training ./training
 COPY service ./service
-# binary wheels only, every version pinned by the constraints file; the PDF grids
-# come with the pythia8mc wheel (share/Pythia8/pdfdata inside the virtualenv)
+# The base install is exactly the serving set (numpy, onnxruntime, FastAPI/Starlette/uvicorn,
+# pydantic, orjson, prometheus-client, and pythia8mc for its PDF grids): training, tests and
+# development tools are extras (pyproject.toml) and never enter the image. Binary wheels only,
+# every version pinned by the constraints file. Pythia's documentation is dropped; then prove
+# the service imports, finds its PDF set and the assets of /docs, /redoc and /explore.
 RUN --mount=type=cache,target=/root/.cache/pip \
-    /opt/venv/bin/pip install --only-binary=:all: -c requirements.lock .
-# The service imports numpy, onnxruntime, fastapi/uvicorn, pydantic, orjson and
-# prometheus-client (and reads pythia8mc's PDF grids); the training stack is
-# dropped from the image (~600 MB). Then prove the service still imports and
-# finds its PDF set.
-RUN /opt/venv/bin/pip uninstall --yes --quiet \
-      shap numba llvmlite scikit-learn skl2onnx onnx scipy pandas matplotlib contourpy \
-      fonttools kiwisolver pillow cycler pyparsing joblib threadpoolctl slicer cloudpickle \
-      tqdm narwhals python-dateutil ml_dtypes \
+    /opt/venv/bin/pip install --only-binary=:all: -c requirements.lock . \
  && rm -rf /opt/venv/share/Pythia8/htmldoc /opt/venv/share/Pythia8/pdfdoc \
- && /opt/venv/bin/python -c "import service.app, physics; physics.load_pdf()"
+ && /opt/venv/bin/python -c "import service.app, physics; physics.load_pdf()" \
+ && /opt/venv/bin/python -c "from service.pages import STATIC_DIR as d; \
+      assert (d / 'vendor/swagger-ui/swagger-ui-bundle.js').is_file(); \
+      assert (d / 'explore/index.html').is_file()"
 # artifacts readable by the service user whatever modes they had in the build context
 COPY artifacts /app/artifacts
 RUN chmod -R u=rwX,go=rX /app/artifacts

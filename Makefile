@@ -14,7 +14,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install $(PIP_FLAGS) --upgrade "pip>=24"
-	$(BIN)/python -m pip install $(PIP_FLAGS) -c requirements.lock -e '.[test]'
+	$(BIN)/python -m pip install $(PIP_FLAGS) -c requirements.lock -e '.[dev]'
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -26,8 +26,7 @@ serve: $(STAMP)
 # Rebuilds every shipped artifact set with its fixed seed: the surrogate
 # (artifacts/surrogate), then the explanation background and anomaly model.
 train: $(STAMP)
-	$(BIN)/jpsi-train
-	$(BIN)/python -m training.anomaly
+	$(BIN)/jpsi-train all
 
 bench: $(STAMP)
 	$(BIN)/python bench/exact.py
@@ -36,7 +35,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/explain.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check physics training service tests bench
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check physics runtime service training tests bench
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

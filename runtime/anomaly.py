@@ -43,9 +43,11 @@ from pathlib import Path
 import numpy as np
 
 import physics
-from physics.constants import M_PROTON
-from physics.kinematics import check_domain
+from physics.constants import SQRT_S_DEFAULT
+from physics.kinematics import check_domain, inelasticity
 from runtime.artifacts import read_verified_manifest
+from runtime.domain import TrainingDomain
+from runtime.onnx import session as onnx_session
 from runtime.shapley import as_points, check_sqrt_s
 
 ISOLATION_FEATURES = ("ln_x", "z", "ln_Q", "PT_over_zQ", "ln_sqrt_s", "y")
@@ -74,36 +76,9 @@ def isolation_features(points: np.ndarray, sqrt_s) -> np.ndarray:
     rs = np.broadcast_to(np.asarray(sqrt_s, dtype=float), x.shape)
     with np.errstate(all="ignore"):
         feats = np.column_stack(
-            [np.log(x), z, np.log(Q), PT / (z * Q), np.log(rs), Q * Q / (x * rs * rs)]
+            [np.log(x), z, np.log(Q), PT / (z * Q), np.log(rs), inelasticity(x, Q, rs)]
         )
     return np.nan_to_num(feats, nan=0.0, posinf=1e30, neginf=-1e30).astype(np.float32)
-
-
-def domain_violations(points: np.ndarray, sqrt_s: float, domain: Mapping) -> list[list[str]]:
-    """Per point, the bounds of the training domain (manifest "training_domain") it breaks."""
-    x, z, Q, PT = np.asarray(points, dtype=float).T
-    with np.errstate(all="ignore"):
-        y = Q * Q / (x * sqrt_s * sqrt_s)
-        w = np.sqrt(np.maximum(Q * Q * (1.0 - x) / x + M_PROTON**2, 0.0))
-        pt_max = np.minimum(domain["PT_max_over_zQ"] * z * Q, domain["PT"][1])
-    rs_lo, rs_hi = domain["sqrt_s"]
-    out: list[list[str]] = []
-    for i in range(x.size):
-        r = []
-        if not rs_lo <= sqrt_s <= rs_hi:
-            r.append(f"sqrt_s = {sqrt_s:.4g} GeV outside [{rs_lo:g}, {rs_hi:g}] GeV")
-        for name, v, (lo, hi) in (("Q", Q[i], domain["Q"]), ("z", z[i], domain["z"])):
-            if not lo <= v <= hi:
-                unit = " GeV" if name == "Q" else ""
-                r.append(f"{name} = {v:.4g}{unit} outside [{lo:g}, {hi:g}]{unit}")
-        if not domain["PT"][0] <= PT[i] <= pt_max[i]:
-            r.append(f"PT = {PT[i]:.4g} GeV > min(zQ/2, {domain['PT'][1]:g}) = {pt_max[i]:.4g} GeV")
-        if not domain["y"][0] <= y[i] <= domain["y"][1]:
-            r.append(f"y = {y[i]:.4g} outside [{domain['y'][0]:g}, {domain['y'][1]:g}]")
-        if not w[i] >= domain["W_min"]:
-            r.append(f"W = {w[i]:.4g} GeV < {domain['W_min']:.4g} GeV")
-        out.append(r)
-    return out
 
 
 def _check_sigma(sigma, n: int) -> list[dict[str, float] | None]:
@@ -144,10 +119,11 @@ class AnomalyScorer:
     manifest and loads ``isolation.onnx`` in onnxruntime).
     """
 
-    def __init__(self, session, manifest: dict):
+    def __init__(self, session, manifest: dict, pdf_set: str = physics.DEFAULT_PDF_SET):
         self.session = session
         self.manifest = manifest
-        self.domain = manifest["training_domain"]
+        self.pdf_set = pdf_set
+        self.domain = TrainingDomain.from_manifest(manifest["training_domain"])
         th = manifest["thresholds"]
         self.threshold = float(th["score"])
         self.isolation_threshold = float(th["isolation"])
@@ -159,15 +135,12 @@ class AnomalyScorer:
         self._input = session.get_inputs()[0].name
 
     @classmethod
-    def from_artifacts(cls, directory) -> AnomalyScorer:
-        import onnxruntime as ort
-
+    def from_artifacts(cls, directory, pdf_set: str = physics.DEFAULT_PDF_SET) -> AnomalyScorer:
+        """The scorer of a verified set; ``pdf_set`` is that of the exact engine and the
+        domain rules (the service's default set)."""
         directory = Path(directory)
         manifest = read_verified_manifest(directory)
-        session = ort.InferenceSession(
-            str(directory / "isolation.onnx"), providers=["CPUExecutionProvider"]
-        )
-        return cls(session, manifest)
+        return cls(onnx_session(directory / "isolation.onnx"), manifest, pdf_set)
 
     def isolation_raw(self, points: np.ndarray, sqrt_s) -> np.ndarray:
         """IsolationForest anomaly score a ∈ (0, 1) (= −score_samples) via onnxruntime."""
@@ -175,7 +148,7 @@ class AnomalyScorer:
         decision = self.session.run(["scores"], {self._input: feats})[0].reshape(-1)
         return -(decision.astype(float) + self.offset)
 
-    def score(self, points, sqrt_s: float = 63.0, sigma=None) -> list[dict]:
+    def score(self, points, sqrt_s: float = SQRT_S_DEFAULT, sigma=None) -> list[dict]:
         """One dict per point: {"score", "is_anomaly", "components", "reasons"}.
 
         ``points`` [n, 4] (x, z, Q, P_T in GeV); ``sigma`` None or a list of n
@@ -185,7 +158,7 @@ class AnomalyScorer:
         X = as_points(points, max_points=None)
         sqrt_s = check_sqrt_s(sqrt_s)
         supplied = _check_sigma(sigma, X.shape[0])
-        pdf = physics.load_pdf(physics.DEFAULT_PDF_SET)
+        pdf = physics.load_pdf(self.pdf_set)
         check = check_domain(X[:, 0], X[:, 1], X[:, 2], X[:, 3], sqrt_s, pdf)
         valid = check.valid
         ok = np.flatnonzero(valid)
@@ -193,9 +166,10 @@ class AnomalyScorer:
         exact: dict[str, np.ndarray] = {}
         if ok.size:
             iso[ok] = self.isolation_raw(X[ok], sqrt_s)
-            ev = physics.evaluate(X[:, 0], X[:, 1], X[:, 2], X[:, 3], sqrt_s=sqrt_s)
+            theory = physics.TheoryConfig(pdf_set=self.pdf_set)
+            ev = physics.evaluate(X[:, 0], X[:, 1], X[:, 2], X[:, 3], sqrt_s=sqrt_s, theory=theory)
             exact = {name: np.asarray(ev[name]) for name in physics.OUTPUTS}
-        outside = domain_violations(X, sqrt_s, self.domain)
+        outside = self.domain.violations(X, sqrt_s)
         results = []
         for i in range(X.shape[0]):
             if not valid[i]:
@@ -271,6 +245,5 @@ __all__ = [
     "NOISE_BAND",
     "THRESHOLD",
     "AnomalyScorer",
-    "domain_violations",
     "isolation_features",
 ]

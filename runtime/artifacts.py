@@ -1,11 +1,16 @@
-"""Artifact sets: discovery, sha256 verification against the manifest, ONNX sessions.
+"""Artifact sets on disk: one manifest schema, one sha256 verification, one atomic publish.
 
 An artifact set is a subdirectory of the artifact directory holding a
-``manifest.json`` (written by ``training/``). Its ``files`` entry maps every
-other file of the set to its sha256; each is verified at start-up. A set whose
-manifest names a ``model_file`` ending in ``.onnx`` gets an onnxruntime
-session. Nothing here raises for a bad set: it is recorded as failed with the
-reason, and ``/readyz`` reports it.
+``manifest.json``. Its ``files`` entry maps every other file of the set to its
+sha256. Training writes a set into a hidden temporary sibling and renames it
+into place (``write_set``), so a reader never sees a half-written set; the
+service verifies every listed file once at start-up (``load_registry``) and a
+set whose manifest names a ``model_file`` ending in ``.onnx`` gets an
+onnxruntime session. Loading never raises for a bad set: it is recorded as
+failed with the reason, and ``/readyz`` reports it.
+
+Every manifest has ``COMMON_KEYS``; each kind adds its own (the surrogate's
+contract is ``runtime.surrogate.io_spec``).
 """
 
 from __future__ import annotations
@@ -13,15 +18,32 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import platform
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import onnxruntime as ort
 
+from runtime.onnx import session
+
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+COMMON_KEYS = (
+    "name", "kind", "version", "created", "files", "library_versions", "seed",
+    "training_command",
+)  # fmt: skip
+"""Keys every manifest has: identity, checksums, provenance (``training_command`` is the
+command line that rebuilds the set with ``seed``)."""
+
+
+class ArtifactError(RuntimeError):
+    """An artifact set is missing, incomplete, corrupted or inconsistent with its manifest."""
 
 
 @dataclass
@@ -64,10 +86,69 @@ class Artifact:
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
-    with path.open("rb") as f:
+    with Path(path).open("rb") as f:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def checksums(directory: Path) -> dict[str, str]:
+    """sha256 of every file in ``directory`` except the manifest, sorted by name."""
+    return {
+        p.name: sha256_file(p)
+        for p in sorted(Path(directory).iterdir())
+        if p.is_file() and p.name != MANIFEST
+    }
+
+
+def library_versions(libraries: Iterable[str]) -> dict[str, str]:
+    """Python's version and each installed distribution's, for a manifest."""
+    return {"python": platform.python_version(), **{d: metadata.version(d) for d in libraries}}
+
+
+def publish(staging: Path, target: Path) -> None:
+    """Replace ``target`` by the fully written ``staging`` directory (rename, then clean up)."""
+    target = Path(target)
+    Path(staging).chmod(0o755)  # mkdtemp makes it private; the service runs as another user
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}-old-", dir=target.parent))
+        target.rename(old / target.name)
+    Path(staging).rename(target)
+    if old is not None:
+        shutil.rmtree(old)
+
+
+def write_set(
+    target: Path,
+    write: Callable[[Path], dict[str, Any]],
+    check: Callable[[Path], object] | None = None,
+) -> dict[str, Any]:
+    """Write an artifact set atomically and return its manifest.
+
+    ``write(staging)`` writes the set's files into ``staging`` (a hidden sibling of
+    ``target``, which the service skips) and returns the manifest without ``files``; the
+    checksums of everything it wrote are added, the manifest is checked for
+    ``COMMON_KEYS`` and written, ``check(staging)`` may verify the result, and the
+    directory is renamed into place. If anything raises, nothing is published.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-new-", dir=target.parent))
+    try:
+        manifest = write(staging)
+        manifest["files"] = checksums(staging)
+        missing = [k for k in COMMON_KEYS if k not in manifest]
+        if missing:
+            raise ArtifactError(f"manifest of {target.name!r} lacks {', '.join(missing)}")
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        if check is not None:
+            check(staging)
+        publish(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return manifest
 
 
 def _verify(directory: Path, manifest: dict[str, Any]) -> str | None:
@@ -127,21 +208,13 @@ def load_artifact(directory: Path, onnx_threads: int = 1) -> Artifact:
     model = art.manifest.get("model_file")
     if isinstance(model, str) and model.endswith(".onnx"):
         try:
-            art.session = open_session(directory / model, onnx_threads)
+            art.session = session(directory / model, onnx_threads)
         except Exception as exc:  # onnxruntime raises its own exception types
             art.reason = f"onnxruntime cannot open {model!r}: {exc}"
             return art
         art.model_sha256 = art.manifest["files"][model].lower()
     art.loaded = True
     return art
-
-
-def open_session(path: Path, threads: int) -> ort.InferenceSession:
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
 
 
 @dataclass

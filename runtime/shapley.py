@@ -59,10 +59,12 @@ from pathlib import Path
 import numpy as np
 
 import physics
+from physics.constants import SQRT_S_DEFAULT
 from physics.kinematics import check_domain
 from runtime.artifacts import read_verified_manifest
+from runtime.features import KINEMATIC_FEATURES
 
-FEATURES = ("x", "z", "Q", "PT")
+FEATURES = KINEMATIC_FEATURES
 """Explained features, in column order of points and background (Q, P_T in GeV)."""
 
 MODELS = ("exact", "surrogate")
@@ -177,31 +179,42 @@ def check_sqrt_s(sqrt_s) -> float:
     return value
 
 
-def physical_mask(rows: np.ndarray, sqrt_s: float) -> np.ndarray:
-    """Rows [N, 4] (x, z, Q, P_T) inside the physical domain at √s (``physics.md``)."""
-    pdf = physics.load_pdf(physics.DEFAULT_PDF_SET)
+def physical_mask(
+    rows: np.ndarray, sqrt_s: float, pdf_set: str = physics.DEFAULT_PDF_SET
+) -> np.ndarray:
+    """Rows [N, 4] (x, z, Q, P_T) inside the physical domain at √s (docs/physics.md)."""
+    pdf = physics.load_pdf(pdf_set)
     return check_domain(rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3], sqrt_s, pdf).valid
 
 
-def exact_model(target: str, sqrt_s: float = 63.0) -> ModelFn:
-    """f(rows [N, 4]) = log10 σ_target from ``physics.evaluate`` at √s; NaN where unphysical."""
+def exact_model(
+    target: str, sqrt_s: float = SQRT_S_DEFAULT, pdf_set: str = physics.DEFAULT_PDF_SET
+) -> ModelFn:
+    """f(rows [N, 4]) = log10 σ_target from ``physics.evaluate`` at √s with PDF set
+    ``pdf_set``; NaN where unphysical."""
     _target_index(target)
     sqrt_s = check_sqrt_s(sqrt_s)
+    theory = physics.TheoryConfig(pdf_set=pdf_set)
 
     def f(rows: np.ndarray) -> np.ndarray:
-        ev = physics.evaluate(rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3], sqrt_s=sqrt_s)
+        ev = physics.evaluate(
+            rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3], sqrt_s=sqrt_s, theory=theory
+        )
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.log10(ev[target])
 
     return f
 
 
-def onnx_surrogate_model(session, target: str, sqrt_s: float = 63.0) -> ModelFn:
+def onnx_surrogate_model(
+    session, target: str, sqrt_s: float = SQRT_S_DEFAULT, pdf_set: str = physics.DEFAULT_PDF_SET
+) -> ModelFn:
     """f(rows [N, 4]) = log10 σ_target from the surrogate's ONNX session, NaN where unphysical.
 
     The session takes "features" float64 [N, 5] = (√s, x, z, Q, P_T) and
     returns "sigma" [N, 10] in ``physics.OUTPUTS`` order (pb/GeV⁴). Rows
-    outside the physical domain are masked like the exact model's.
+    outside the physical domain (with ``pdf_set``, the surrogate's own set) are masked like
+    the exact model's.
     """
     col = _target_index(target)
     sqrt_s = check_sqrt_s(sqrt_s)
@@ -212,7 +225,7 @@ def onnx_surrogate_model(session, target: str, sqrt_s: float = 63.0) -> ModelFn:
     def f(rows: np.ndarray) -> np.ndarray:
         # Only physical rows reach the graph: its cell lookup turns x >= 1, x <= 0 or Q <= 0
         # into an out-of-range Gather index (a failed run, not a NaN).
-        physical = physical_mask(rows, sqrt_s)
+        physical = physical_mask(rows, sqrt_s, pdf_set)
         value = np.full(rows.shape[0], np.nan)
         if physical.any():
             kept = rows[physical]
@@ -264,30 +277,42 @@ class Explainer:
     """Explanations for the /v1/explain route: background loaded once, models built per request.
 
     ``session`` is the surrogate's ``onnxruntime.InferenceSession`` (None: only
-    the exact model is available).
+    the exact model is available). ``pdf_set`` is the set of the exact model (the
+    service's default set); ``surrogate_pdf_set`` the one the surrogate was trained
+    on, which also decides which of its inputs are physical.
     """
 
-    def __init__(self, background: np.ndarray, manifest: dict | None = None, session=None):
+    def __init__(
+        self,
+        background: np.ndarray,
+        manifest: dict | None = None,
+        session=None,
+        pdf_set: str = physics.DEFAULT_PDF_SET,
+        surrogate_pdf_set: str = physics.DEFAULT_PDF_SET,
+    ):
         self.background = np.asarray(background, dtype=float)
         self.manifest = manifest or {}
         self.session = session
+        self.pdf_sets = {"exact": pdf_set, "surrogate": surrogate_pdf_set}
 
     @classmethod
-    def from_artifacts(cls, directory, session=None) -> Explainer:
+    def from_artifacts(cls, directory, session=None, **pdf_sets: str) -> Explainer:
         background, manifest = load_background(directory)
-        return cls(background, manifest, session)
+        return cls(background, manifest, session, **pdf_sets)
 
     def model(self, model: str, target: str, sqrt_s: float) -> ModelFn:
         if model == "exact":
-            return exact_model(target, sqrt_s)
+            return exact_model(target, sqrt_s, self.pdf_sets["exact"])
         if model == "surrogate":
             if self.session is None:
                 raise ValueError("model 'surrogate' is not loaded; use model 'exact'")
-            return onnx_surrogate_model(self.session, target, sqrt_s)
+            return onnx_surrogate_model(self.session, target, sqrt_s, self.pdf_sets["surrogate"])
         raise ValueError(f"unknown model {model!r}; expected one of {list(MODELS)}")
 
-    def explain(self, points, target: str = "total_U", model: str = "exact", sqrt_s=63.0) -> dict:
-        """The /v1/explain response body (api.md) for points [n, 4] (x, z, Q, P_T).
+    def explain(
+        self, points, target: str = "total_U", model: str = "exact", sqrt_s=SQRT_S_DEFAULT
+    ) -> dict:
+        """The /v1/explain response body (docs/api.md) for points [n, 4] (x, z, Q, P_T).
 
         ``base_value`` is None (and every point invalid) if no background row
         is physical at √s. Raises ``ValueError`` on malformed input.
@@ -296,11 +321,13 @@ class Explainer:
         sqrt_s = check_sqrt_s(sqrt_s)
         f = self.model(model, target, sqrt_s)
         base, phi, prediction = shapley_values(f, X, self.background)
-        pdf = physics.load_pdf(physics.DEFAULT_PDF_SET)
-        check = check_domain(X[:, 0], X[:, 1], X[:, 2], X[:, 3], sqrt_s, pdf)
+        pdf_set = self.pdf_sets[model]
+        check = check_domain(X[:, 0], X[:, 1], X[:, 2], X[:, 3], sqrt_s, physics.load_pdf(pdf_set))
         results = []
         for i in range(X.shape[0]):
-            errors = self._errors(i, X[i], check, base, prediction[i], phi[i], target, sqrt_s)
+            errors = self._errors(
+                i, X[i], check, base, prediction[i], phi[i], target, sqrt_s, pdf_set
+            )
             if errors:
                 results.append({"valid": False, "prediction": None, "shap": None, "errors": errors})
             else:
@@ -317,7 +344,7 @@ class Explainer:
             "results": results,
         }
 
-    def _errors(self, i, point, check, base, prediction, phi, target, sqrt_s) -> list[str]:
+    def _errors(self, i, point, check, base, prediction, phi, target, sqrt_s, pdf_set) -> list[str]:
         if not check.valid[i]:
             return check.reasons(i)
         if not math.isfinite(base):
@@ -328,7 +355,9 @@ class Explainer:
             return [f"{target} is not positive at this point: log10(sigma) undefined"]
         if np.isfinite(phi).all():
             return []
-        missing = undefined_coalitions(lambda r: physical_mask(r, sqrt_s), point, self.background)
+        missing = undefined_coalitions(
+            lambda r: physical_mask(r, sqrt_s, pdf_set), point, self.background
+        )
         names = "; ".join("{" + ", ".join(c) + "}" for c in missing) or "some coalition"
         return [
             f"no background row gives a physical point with the point's {names} at "

@@ -18,14 +18,14 @@ from uvicorn.supervisors import Multiprocess
 
 from service.logs import log_config
 from service.metrics import MULTIPROC_ENV
-from service.settings import Settings
+from service.settings import Settings, settings_from_env
 
 
 def app_factory():
     """Entry for uvicorn's ``--factory`` (every worker builds its app from the env)."""
     from service.app import create_app
 
-    return create_app(Settings())
+    return create_app(settings_from_env())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     # workers re-read the environment: pass the overrides on through it
     os.environ.update(JPSI_HOST=args.host, JPSI_PORT=str(args.port), JPSI_WORKERS=str(args.workers))
-    settings = Settings()
+    settings = settings_from_env()
     metrics_dir = None
     if settings.workers > 1 and MULTIPROC_ENV not in os.environ:
         # shared metrics for all workers; a fresh directory, so no stale counts
@@ -83,10 +83,12 @@ def uvicorn_options(settings: Settings) -> dict:
         # the service logs its own access lines (JPSI_ACCESS_LOG), with the request id
         "access_log": False,
         "loop": "uvloop",
-        # httptools plus a deadline and a size cap on the request head (service/http.py)
+        # httptools plus a deadline and a size cap on the request head, and a connection limit
+        # that answers problem+json and lets probes through (service/http.py): uvicorn's own
+        # limit_concurrency stays off
         "http": "service.http:GuardedHttpToolsProtocol",
         "timeout_keep_alive": settings.keep_alive_seconds,
-        "limit_concurrency": settings.max_connections,
+        "limit_concurrency": None,
         "backlog": BACKLOG,
         "timeout_graceful_shutdown": 30,
     }

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from physics.pdf import available_sets
-from service import errors
+from service import errors, pages
 from service.metrics import Metrics
 from service.middleware import (
     OPERATIONS,
@@ -31,6 +31,7 @@ e + p → e + J/ψ + X, at leading order (NRQCD + TMD): the exact engine
 (`/v1/exact`, `/v1/exact/binned`), the ONNX surrogate (`/v1/predict`) and the
 parton distributions behind them (`/v1/pdf`), Shapley explanations of
 log10 σ (`/v1/explain`) and anomaly scores of submitted points (`/v1/anomaly`).
+To look rather than read: the interactive explorer at `/explore`.
 Units: GeV for Q, P_T, √s; pb/GeV⁴ for point cross sections, pb/GeV² for
 binned ones.
 
@@ -47,11 +48,12 @@ requires the header `X-API-Key` (the Authorize button).
 """
 
 
-OPEN_PATHS = frozenset(
-    {"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+OPEN_PATHS = (
+    frozenset({"/healthz", "/readyz", "/openapi.json"}) | pages.PAGE_PATHS | pages.STATIC_PATHS
 )
-"""Open even when an API key is set: probes, and the page that shows how to send the key (a
-browser cannot add the header to load /docs and /openapi.json; they hold no data)."""
+"""Open even when an API key is set: probes, and the pages that show how to send the key with
+their assets (a browser cannot add the header to load /docs, /explore and /openapi.json; they
+hold no data)."""
 
 API_KEY_SCHEME = {"type": "apiKey", "in": "header", "name": "X-API-Key"}
 
@@ -192,11 +194,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # service.pages serves /docs and /redoc from local assets
+        redoc_url=None,
+        openapi_tags=pages.OPENAPI_TAGS,
     )
     errors.install(app)
     _customise_openapi(app, settings)
     for module in (exact, predict, explain, anomaly, pdf, models, health, v2):
         app.include_router(module.router)
+    pages.install(app)
     # added innermost first: the request id and the metrics see every refusal below them
     app.add_middleware(
         BodyLimitMiddleware,
@@ -210,6 +216,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             rate=settings.rate_limit_per_second,
             size=settings.bucket_size,
             by_api_key=settings.api_key is not None,
+            # a page load fetches several static assets at once: only the API is limited
+            exempt=OPERATIONS | OPEN_PATHS,
         )
     if settings.api_key:
         key = settings.api_key.get_secret_value()

@@ -90,17 +90,17 @@ def chunks(fn: Engine, cols: Mapping[str, np.ndarray], size: int | None = None) 
 
 def gather(parts: Iterator[Chunk]) -> Chunk:
     """All chunks as one."""
-    parts = list(parts)
-    if len(parts) == 1:
-        return parts[0]
-    first = parts[0]
+    items = list(parts)
+    if len(items) == 1:
+        return items[0]
+    first = items[0]
     return Chunk(
         0,
-        np.concatenate([p.valid for p in parts]),
-        np.concatenate([p.y for p in parts]),
-        {k: np.concatenate([p.sigma[k] for p in parts]) for k in first.sigma},
-        {k: np.concatenate([p.flags[k] for p in parts]) for k in first.flags},
-        [e for p in parts for e in p.errors],
+        np.concatenate([p.valid for p in items]),
+        np.concatenate([p.y for p in items]),
+        {k: np.concatenate([p.sigma[k] for p in items]) for k in first.sigma},
+        {k: np.concatenate([p.flags[k] for p in items]) for k in first.flags},
+        [e for p in items for e in p.errors],
     )
 
 

@@ -143,7 +143,7 @@ def predict_arrays(
     sigma[~valid] = np.nan
     y = np.where(valid, check.y, np.nan)
     flags = {name: mask & valid for name, mask in check.flags.items()}
-    flags[FLAG_TRAINING] = valid & ~surrogate.domain.contains(sqrt_s, x, z, Q, PT, check.y)
+    flags[FLAG_TRAINING] = valid & ~surrogate.domain.contains_points(sqrt_s, x, z, Q, PT)
     col = {name: j for j, name in enumerate(physics.OUTPUTS)}
     return Answer(
         valid,

@@ -266,13 +266,21 @@ class RateLimitMiddleware:
     127.0.0.1 only, uvicorn's default).
     """
 
-    def __init__(self, app: ASGIApp, rate: float, size: int, by_api_key: bool):
+    def __init__(
+        self,
+        app: ASGIApp,
+        rate: float,
+        size: int,
+        by_api_key: bool,
+        exempt: frozenset[str] = OPERATIONS,
+    ):
         self.app = app
         self.buckets = TokenBuckets(rate, size)
         self.by_api_key = by_api_key
+        self.exempt = exempt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPERATIONS:
+        if scope["type"] != "http" or scope["path"] in self.exempt:
             await self.app(scope, receive, send)
             return
         if self.by_api_key:

@@ -5,12 +5,15 @@ Example: ``JPSI_PORT=9000 JPSI_MAX_POINTS=50000 jpsi-serve``.
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from physics.pdf import DEFAULT_PDF_SET
 
 DEFAULT_ARTIFACT_DIR = Path(__file__).resolve().parent.parent / "artifacts"
 """``<repo>/artifacts``, resolved relative to the package (the Docker image bakes it in there)."""
@@ -39,7 +42,7 @@ class Settings(BaseSettings):
         description="Artifact sets that must be loaded for /readyz to be 200.",
     )
     pdf_set: str = Field(
-        "NNPDF31_lo_as_0118",
+        DEFAULT_PDF_SET,
         description="PDF set loaded and checked at start-up, and used by requests that name "
         "none (/v1/exact, /v1/exact/binned, /v1/pdf); if it cannot be read, /readyz and those "
         "requests answer 503 naming it.",
@@ -128,13 +131,16 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(
         64 * 1024,
         ge=1024,
-        description="Request line plus headers (431 past it; httptools has no limit).",
+        description="Bytes of a request head: request line and headers up to the blank line "
+        "that ends them, CRLFs included; a longer head gets 431 (httptools has no limit).",
     )
     max_connections: int = Field(
         1024,
         ge=1,
-        description="Open connections per worker past which uvicorn itself answers a plain "
-        "503 (its limit_concurrency): a backstop, keep it above max_concurrent_requests.",
+        description="Open connections per worker, idle and half-sent ones included, past "
+        "which a request gets 503 problem+json with Retry-After and its connection is closed "
+        "(/healthz, /readyz and /metrics are still answered): a backstop, keep it above "
+        "max_concurrent_requests.",
     )
     keep_alive_seconds: int = Field(
         5, ge=1, description="Idle keep-alive connections are closed after this long."
@@ -146,3 +152,10 @@ class Settings(BaseSettings):
         if self.rate_limit_burst is not None:
             return self.rate_limit_burst
         return max(1, math.ceil(self.rate_limit_per_second or 1))
+
+
+@functools.cache
+def settings_from_env() -> Settings:
+    """The process's one ``Settings``, read from the environment once: the app and the HTTP
+    protocol of a worker share it (``jpsi-serve`` sets the environment before workers start)."""
+    return Settings()

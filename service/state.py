@@ -82,23 +82,28 @@ def load_state(settings: Settings, metrics: Metrics) -> ServiceState:
         except Exception as exc:  # onnxruntime's own errors on the probe run
             state.surrogate = None
             art.loaded, art.reason = False, f"unusable surrogate: {type(exc).__name__}: {exc}"
-    # explanations and anomaly scores check the physical domain (and run the exact
-    # engine) with the default set, whatever the model
-    if why := _check_pdf(pdfs, physics.DEFAULT_PDF_SET):
+    # explanations and anomaly scores check the physical domain and run the exact engine
+    # with the service's default set (JPSI_PDF_SET), like every other endpoint
+    if why := _check_pdf(pdfs, settings.pdf_set):
         for name in ("explain", "anomaly"):
             if (art := state.registry.get(name)) is not None:
                 art.loaded, art.reason = False, f"needs {why}"
     art = state.registry.get("explain")
     if art is not None:
-        session = state.surrogate.session if state.surrogate is not None else None
+        surrogate = state.surrogate
         try:
-            state.explainer = Explainer.from_artifacts(art.path, session=session)
+            state.explainer = Explainer.from_artifacts(
+                art.path,
+                session=surrogate.session if surrogate is not None else None,
+                pdf_set=settings.pdf_set,
+                surrogate_pdf_set=surrogate.pdf_set if surrogate is not None else settings.pdf_set,
+            )
         except (OSError, ValueError, KeyError) as exc:
             art.loaded, art.reason = False, f"unusable explanation background: {exc}"
     art = state.registry.get("anomaly")
     if art is not None:
         try:
-            state.anomaly = AnomalyScorer.from_artifacts(art.path)
+            state.anomaly = AnomalyScorer.from_artifacts(art.path, pdf_set=settings.pdf_set)
         except Exception as exc:  # manifest errors or onnxruntime's own exception types
             art.loaded, art.reason = False, f"unusable anomaly model: {type(exc).__name__}: {exc}"
     for reason in state.reasons():

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import orjson
@@ -212,7 +213,8 @@ def _params(given: object, model: str) -> bulk.BulkParams:
 
 
 def _outputs(req: Mapping) -> list[tuple[str, bool]]:
-    params = req.get("parameters") if isinstance(req.get("parameters"), dict) else {}
+    given = req.get("parameters")
+    params = given if isinstance(given, dict) else {}
     default_binary = params.get("binary_data_output") is True
     wanted = req.get("outputs")
     if wanted is None:
@@ -247,9 +249,10 @@ def encode(
     blobs: list[bytes | memoryview] = []
     for name, binary in req.outputs:
         array = np.ascontiguousarray(values[name])
-        tensor = {"name": name, "datatype": "BOOL" if name == "valid" else "FP64", "shape": [n]}
+        datatype = "BOOL" if name == "valid" else "FP64"
+        tensor: dict[str, Any] = {"name": name, "datatype": datatype, "shape": [n]}
         if binary:
-            data = memoryview(array.astype("<f8" if name != "valid" else np.bool_, copy=False))
+            data = array.astype("<f8" if name != "valid" else np.bool_, copy=False).data
             tensor["parameters"] = {"binary_data_size": data.nbytes}
             blobs.append(data.cast("B"))
         else:

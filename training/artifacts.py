@@ -1,76 +1,26 @@
-"""Artifact sets on disk: the manifest, sha256 checksums, atomic writes, verification.
+"""The surrogate's artifact set as training checks it before publishing.
 
-An artifact directory holds the ONNX model, ``manifest.json`` and every
-other file the manifest lists under ``files`` (name → sha256 hex). Sets are
-written to a temporary sibling directory and renamed into place, so a reader
-never sees a half-written set. ``verify(dir)`` re-checks a set and raises
-``ArtifactError`` naming the first problem it finds.
+The format (manifest, checksums, atomic publish) is ``runtime.artifacts``; the
+contract of the model's input and output is ``runtime.surrogate.io_spec``. This
+adds what only training needs: the ONNX checker (the ``onnx`` package is not
+part of the serving install) and the surrogate's required manifest keys.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
-import tempfile
 from pathlib import Path
 
 import onnx
 
-from physics import OUTPUTS
-from runtime.domain import FEATURE_UNITS, FEATURES
-from training.onnx_graph import INPUT, OUTPUT
+from runtime.artifacts import COMMON_KEYS, MANIFEST, ArtifactError, checksums, sha256_file
+from runtime.surrogate import io_spec
 
-MANIFEST = "manifest.json"
 MODEL_FILE = "surrogate.onnx"
 REQUIRED = (
-    "name", "kind", "version", "created", "model_file", "input", "output", "training_domain",
-    "target_transform", "theory", "metrics", "files", "library_versions", "training_command",
-    "seed",
+    *COMMON_KEYS, "model_file", "input", "output", "training_domain", "target_transform",
+    "theory", "metrics",
 )  # fmt: skip
-
-
-class ArtifactError(RuntimeError):
-    """An artifact set is missing, incomplete, corrupted or inconsistent with its manifest."""
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def io_spec() -> tuple[dict, dict]:
-    """The manifest's ``input`` and ``output`` entries (the service's contract)."""
-    features = [{"name": n, "unit": FEATURE_UNITS[n]} for n in FEATURES]
-    return (
-        {"name": INPUT, "dtype": "float64", "features": features},
-        {"name": OUTPUT, "dtype": "float64", "columns": list(OUTPUTS), "unit": "pb/GeV^4"},
-    )
-
-
-def checksums(directory: Path) -> dict[str, str]:
-    """sha256 of every file in ``directory`` except the manifest, sorted by name."""
-    return {
-        p.name: sha256_file(p)
-        for p in sorted(Path(directory).iterdir())
-        if p.is_file() and p.name != MANIFEST
-    }
-
-
-def publish(staging: Path, target: Path) -> None:
-    """Replace ``target`` by the fully written ``staging`` directory (rename, then clean up)."""
-    target = Path(target)
-    Path(staging).chmod(0o755)  # mkdtemp makes it private; the service runs as another user
-    old = None
-    if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{target.name}-old-", dir=target.parent))
-        target.rename(old / target.name)
-    Path(staging).rename(target)
-    if old is not None:
-        shutil.rmtree(old)
 
 
 def verify(directory) -> dict:

@@ -91,7 +91,7 @@ def binned_spectra(predict_fn, n_nodes: int = 6) -> np.ndarray:
 
 
 def _spectra(run, path: Path) -> None:
-    sess = session(run.onnx_model)
+    sess = session(run.onnx_model.SerializeToString())
     curves = {
         "exact": binned_spectra(exact_sigma),
         "production": binned_spectra(lambda f: predict(sess, f)),

@@ -45,11 +45,12 @@ from physics.channels import ALPHA_S_PGF, OUTPUTS
 from physics.config import LDME
 from physics.constants import ALPHA_EM, GEV2_TO_PB, M_JPSI, PT2_WIDTH, Z_WIDTH
 from physics.fragmentation import k_norm
+from runtime.features import SURROGATE_INPUT, SURROGATE_OUTPUT
 from training.splines import LogPDFRegressor
 
 OPSET = 17
-INPUT = "features"
-OUTPUT = "sigma"
+INPUT = SURROGATE_INPUT
+OUTPUT = SURROGATE_OUTPUT
 PDF_INPUT = "xq"
 PDF_OUTPUT = "log_xpdf"
 LOGS = "log_x_1mx_q"

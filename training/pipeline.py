@@ -11,14 +11,10 @@ targets against ``physics.evaluate`` on every output.
 
 from __future__ import annotations
 
-import json
-import platform
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +24,10 @@ from tqdm import tqdm
 from physics import OUTPUTS, TheoryConfig
 from physics.channels import add_totals, combine, xq_factors, zpt_terms
 from physics.kinematics import inelasticity
+from runtime.artifacts import library_versions, write_set
 from runtime.domain import DOMAIN
 from runtime.onnx import BoundRunner, predict, session
+from runtime.surrogate import io_spec
 from training import __version__, artifacts, card
 from training.baseline import Baseline
 from training.metrics import TARGETS, failures, relative_error, summarize
@@ -238,12 +236,12 @@ def stage_verify(run: Run) -> None:
     pts = run.data["points"][test]
     exact = run.data["sigma"][test]
     with _stage(run, "verify", 5) as bar:
-        spline_sess = session(run.spline_onnx)
+        spline_sess = session(run.spline_onnx.SerializeToString())
         lnf_onnx = spline_sess.run(None, {"xq": np.ascontiguousarray(pts[:, [1, 3]])})[0]
         lnf_skl = run.model.predict(pts[:, [1, 3]])
         run.parity["spline_max_abs_dlnf"] = float(np.max(np.abs(lnf_onnx - lnf_skl)))
         bar.update()
-        sess = session(run.onnx_model)
+        sess = session(run.onnx_model.SerializeToString())
         sigma = predict(sess, pts)
         run.parity["sigma_max_rel_vs_sklearn"] = float(
             relative_error(sigma, closed_form(pts, lnf_skl, run.theory)).max()
@@ -267,15 +265,9 @@ def stage_verify(run: Run) -> None:
         raise RuntimeError("verification failed, nothing written: " + "; ".join(problems))
 
 
-def library_versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for lib in LIBRARIES:
-        out[lib] = metadata.version(lib)
-    return out
-
-
-def manifest(run: Run, files: dict[str, str], command: str) -> dict:
-    spec_in, spec_out = artifacts.io_spec()
+def manifest(run: Run, command: str) -> dict:
+    """The surrogate's manifest, without ``files`` (``write_set`` adds the checksums)."""
+    spec_in, spec_out = io_spec()
     c = run.config
     return {
         "name": "jpsi-surrogate",
@@ -326,8 +318,7 @@ def manifest(run: Run, files: dict[str, str], command: str) -> dict:
             "n_validation": int(run.data["val"].size),
             "n_test": int(run.data["test"].size),
         },
-        "files": files,
-        "library_versions": library_versions(),
+        "library_versions": library_versions(LIBRARIES),
         "training_command": command,
         "seed": c.seed,
         "quick": c.quick,
@@ -339,22 +330,17 @@ def onnx_opset(model: onnx.ModelProto) -> int:
 
 
 def stage_write(run: Run, out: Path, command: str) -> None:
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with _stage(run, "write", 4) as bar:
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-new-", dir=out.parent))
+    def write(staging: Path) -> dict:
         onnx.save(run.onnx_model, str(staging / artifacts.MODEL_FILE))
         bar.update()
         card.plots(run, staging)
         bar.update()
         card.write_card(run, staging)
-        files = artifacts.checksums(staging)
-        (staging / artifacts.MANIFEST).write_text(
-            json.dumps(manifest(run, files, command), indent=2) + "\n"
-        )
         bar.update()
-        artifacts.verify(staging)
-        artifacts.publish(staging, out)
+        return manifest(run, command)
+
+    with _stage(run, "write", 4) as bar:
+        write_set(Path(out), write, check=artifacts.verify)
         bar.update()
 
 

@@ -25,7 +25,7 @@ from service.schemas.anomaly import AnomalyRequest, AnomalyResponse
 from service.schemas.columns import AnomalyColumnsResponse
 from service.schemas.common import PROBLEM_RESPONSES, Problem
 
-router = APIRouter(prefix="/v1", tags=["anomaly"], route_class=BulkRoute)
+router = APIRouter(prefix="/v1", tags=["explanations"], route_class=BulkRoute)
 
 ANOMALY_ARROW = {
     "content": {
@@ -51,14 +51,15 @@ RESPONSES = {
     response_model=AnomalyResponse | AnomalyColumnsResponse,
     responses={**RESPONSES, 200: ANOMALY_ARROW},
     openapi_extra=ARROW_BODY,
+    summary="How unusual are these points? (anomaly scores)",
 )
 @takes_arrow(anomaly_arrow())
 async def anomaly(body: AnomalyRequest, st: State, request: Request) -> Response:
     """A score in [0, 1] per point (higher = more anomalous) with the components and
     reasons that fired: values inconsistent with the theory, unphysical or rare kinematics.
-    ``columns`` instead of ``points`` (observed values as columns ``sigma.<output>``): the
-    answer is by column; an Arrow IPC stream in (or ``Accept:
-    application/vnd.apache.arrow.stream``): an Arrow stream out."""
+    Submitted σ values are in pb/GeV⁴; Q and P_T in GeV. ``columns`` instead of ``points``
+    (observed values as columns ``sigma.<output>``): the answer is by column; an Arrow IPC
+    stream in (or ``Accept: application/vnd.apache.arrow.stream``): an Arrow stream out."""
     if st.anomaly is None:
         raise Unavailable("the anomaly model is not loaded", st.artifact_reasons("anomaly"))
     scorer = st.anomaly

@@ -14,6 +14,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import Response, StreamingResponse
 
+from runtime.anomaly import AnomalyScorer
 from service import bulk, compute
 from service.admission import BASE_SECONDS, arrival, estimate, run_admitted
 from service.errors import Unavailable, problem, title
@@ -249,9 +250,11 @@ def anomaly_arrow() -> Callable[[Request], Coroutine[Any, Any, Response]]:
         if data.n == 0:
             raise bulk.BadInput(["body"], "no rows: at least one point to score")
 
+        scorer = st.anomaly
+
         def work() -> Response:
-            parts = score_parts(st, data.columns, data.given, p.sqrt_s)
-            out = arrow_response(bulk.write_anomaly_arrow(parts, float(st.anomaly.threshold)))
+            parts = score_parts(scorer, data.columns, data.given, p.sqrt_s)
+            out = arrow_response(bulk.write_anomaly_arrow(parts, float(scorer.threshold)))
             st.metrics.points.labels("anomaly").inc(data.n)
             return out
 
@@ -261,7 +264,7 @@ def anomaly_arrow() -> Callable[[Request], Coroutine[Any, Any, Response]]:
     return handle
 
 
-def score_parts(st: ServiceState, cols: dict, given: dict, sqrt_s: float):
+def score_parts(scorer: AnomalyScorer, cols: dict, given: dict, sqrt_s: float):
     """(start, columnar part) for each chunk of rows scored by the anomaly model."""
     n = cols["x"].size
     sigma = {k.removeprefix(SIGMA_PREFIX): k for k in cols if k.startswith(SIGMA_PREFIX)}
@@ -277,7 +280,7 @@ def score_parts(st: ServiceState, cols: dict, given: dict, sqrt_s: float):
             ]
             rows = rows if any(r is not None for r in rows) else None
         try:
-            results = st.anomaly.score(X, sqrt_s=sqrt_s, sigma=rows)
+            results = scorer.score(X, sqrt_s=sqrt_s, sigma=rows)
         except ValueError as exc:
             raise bulk.BadInput(["body"], str(exc)) from exc
         yield start, bulk.anomaly_part(results, start)

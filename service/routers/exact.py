@@ -22,7 +22,7 @@ from service.schemas.binned import BinnedRequest, BinnedResponse
 from service.schemas.common import PROBLEM_RESPONSES
 from service.schemas.exact import ExactColumnsResponse, ExactRequest, ExactResponse
 
-router = APIRouter(prefix="/v1/exact", tags=["exact"], route_class=BulkRoute)
+router = APIRouter(prefix="/v1/exact", tags=["predictions"], route_class=BulkRoute)
 
 
 @router.post(
@@ -30,10 +30,13 @@ router = APIRouter(prefix="/v1/exact", tags=["exact"], route_class=BulkRoute)
     response_model=ExactResponse | ExactColumnsResponse,
     responses={**PROBLEM_RESPONSES, 200: ARROW_ANSWER},
     openapi_extra=ARROW_BODY,
+    summary="Cross sections at points (exact engine)",
 )
 @takes_arrow(arrow_endpoint("exact"))
 async def exact(body: ExactRequest, st: State, request: Request) -> Response:
-    """All eight channels and the totals at each point (pb/GeV⁴), from the exact engine.
+    """All eight channels and the totals at each point, from the exact engine: the fully
+    differential dσ/(dx dz dQ² dP_T²) in pb/GeV⁴, with Q and P_T in GeV and √s in GeV.
+    Unphysical points are answered in place with ``valid: false`` and the reasons.
     ``columns`` instead of ``points``: the answer is by column; an Arrow IPC stream in (or
     ``Accept: application/vnd.apache.arrow.stream``): an Arrow stream out."""
     if body.columns is not None or wants_arrow(request):
@@ -48,9 +51,16 @@ async def exact(body: ExactRequest, st: State, request: Request) -> Response:
     return JSONBytes(out)
 
 
-@router.post("/binned", response_model=BinnedResponse, responses=PROBLEM_RESPONSES)
+@router.post(
+    "/binned",
+    response_model=BinnedResponse,
+    responses=PROBLEM_RESPONSES,
+    summary="P_T spectra in bins of x, z and Q (exact engine)",
+)
 async def exact_binned(body: BinnedRequest, st: State, request: Request) -> JSONBytes:
-    """dσ/dP_T² (pb/GeV²) integrated over x, z and Q² in the physical part of each bin."""
+    """dσ/dP_T² in pb/GeV² at each P_T (GeV), integrated over x, z and Q² in the physical
+    part of each bin (Q edges in GeV); a bin with no physical part has σ = 0 and
+    ``physical: false``."""
     cost = estimate("binned_cell", len(body.bins) * len(body.PT), per_bin=len(body.bins))
     out = await run_admitted(
         st.admission, request.scope, cost, compute.exact_binned,

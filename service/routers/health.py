@@ -12,7 +12,7 @@ from service.schemas.health import Health, Readiness
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", response_model=Health)
+@router.get("/healthz", response_model=Health, summary="Liveness probe")
 async def healthz() -> Health:
     """The process is up and answering."""
     return Health()
@@ -21,6 +21,7 @@ async def healthz() -> Health:
 @router.get(
     "/readyz",
     response_model=Readiness,
+    summary="Readiness probe",
     responses={503: {"model": Readiness, "description": "Not ready, with the reasons."}},
 )
 async def readyz(response: Response, st: State) -> Readiness:
@@ -35,6 +36,7 @@ async def readyz(response: Response, st: State) -> Readiness:
 @router.get(
     "/metrics",
     response_class=Response,
+    summary="Prometheus metrics",
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
 def metrics(request: Request) -> Response:

@@ -7,10 +7,12 @@ from fastapi import APIRouter
 from service.routers.base import State
 from service.schemas.models import ModelsResponse
 
-router = APIRouter(prefix="/v1", tags=["models"])
+router = APIRouter(prefix="/v1", tags=["operations"])
 
 
-@router.get("/models", response_model=ModelsResponse)
+@router.get(
+    "/models", response_model=ModelsResponse, summary="Loaded models and installed PDF sets"
+)
 def models(st: State) -> ModelsResponse:
     """Every artifact set found (loaded or failed, with the reason), required sets missing,
     and the installed PDF sets."""

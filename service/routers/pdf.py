@@ -10,12 +10,18 @@ from service.routers.base import JSONBytes, OrjsonRoute, State
 from service.schemas.common import PROBLEM_RESPONSES
 from service.schemas.pdf import PdfRequest, PdfResponse
 
-router = APIRouter(prefix="/v1", tags=["pdf"], route_class=OrjsonRoute)
+router = APIRouter(prefix="/v1", tags=["predictions"], route_class=OrjsonRoute)
 
 
-@router.post("/pdf", response_model=PdfResponse, responses=PROBLEM_RESPONSES)
+@router.post(
+    "/pdf",
+    response_model=PdfResponse,
+    responses=PROBLEM_RESPONSES,
+    summary="Parton distributions x·f(x, Q)",
+)
 async def pdf(body: PdfRequest, st: State, request: Request) -> JSONBytes:
-    """x·f(x, Q) per flavour (PDG id), interpolated as LHAPDF does; no extrapolation."""
+    """x·f(x, Q) per flavour (PDG id; dimensionless) at Q in GeV, interpolated as LHAPDF
+    does; no extrapolation off the grid."""
     pdf_set = body.pdf_set if "pdf_set" in body.model_fields_set else None
     cost = estimate("pdf", len(body.points) * max(1, len(body.flavours)))
     out = await run_admitted(

@@ -22,7 +22,7 @@ from service.routers.bulk import (
 from service.schemas.common import PROBLEM_RESPONSES, Problem
 from service.schemas.predict import PredictColumnsResponse, PredictRequest, PredictResponse
 
-router = APIRouter(prefix="/v1", tags=["predict"], route_class=BulkRoute)
+router = APIRouter(prefix="/v1", tags=["predictions"], route_class=BulkRoute)
 
 RESPONSES = {**PROBLEM_RESPONSES, 503: {"model": Problem, "description": "No usable surrogate."}}
 
@@ -32,11 +32,14 @@ RESPONSES = {**PROBLEM_RESPONSES, 503: {"model": Problem, "description": "No usa
     response_model=PredictResponse | PredictColumnsResponse,
     responses={**RESPONSES, 200: ARROW_ANSWER},
     openapi_extra=ARROW_BODY,
+    summary="Cross sections at points (fast surrogate)",
 )
 @takes_arrow(arrow_endpoint("predict"))
 async def predict(body: PredictRequest, st: State, request: Request) -> Response:
-    """The surrogate's cross sections at each point (pb/GeV⁴); points outside its training
-    domain are answered with the flag ``outside_training_domain``. ``columns`` instead of
+    """The ONNX surrogate's cross sections dσ/(dx dz dQ² dP_T²) at each point, in pb/GeV⁴
+    (Q, P_T and √s in GeV): microseconds per point instead of the exact engine's
+    integrals. Points outside its training domain are answered with the flag
+    ``outside_training_domain``. ``columns`` instead of
     ``points``: the answer is by column; an Arrow IPC stream in (or ``Accept:
     application/vnd.apache.arrow.stream``): an Arrow stream out."""
     if st.surrogate is None:

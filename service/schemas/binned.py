@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from physics.constants import W_THRESHOLD
+from physics.constants import SQRT_S_DEFAULT, W_THRESHOLD
 from service.schemas.common import Channels, Finite, Output
 from service.schemas.exact import Theory
 
@@ -38,7 +38,7 @@ BinnedSqrtS = Annotated[
         le=1.0e5,
         description="Electron–proton centre-of-mass energy √s in GeV, above the threshold "
         f"M + m_p = {W_THRESHOLD:.4f} GeV below which no bin has a physical part.",
-        examples=[63.0],
+        examples=[SQRT_S_DEFAULT],
     ),
 ]
 
@@ -51,7 +51,7 @@ class BinnedRequest(BaseModel):
                 {
                     "bins": [{"x": [0.1, 0.3], "z": [0.4, 1.0], "Q": [10.0, 30.0]}],
                     "PT": [0.5, 1.0, 2.0],
-                    "sqrt_s": 63.0,
+                    "sqrt_s": SQRT_S_DEFAULT,
                 }
             ]
         },
@@ -61,7 +61,7 @@ class BinnedRequest(BaseModel):
     PT: list[Annotated[Finite, Field(ge=0.0)]] = Field(
         min_length=1, description="P_T values in GeV (at most 200 by default)."
     )
-    sqrt_s: BinnedSqrtS = 63.0
+    sqrt_s: BinnedSqrtS = SQRT_S_DEFAULT
     channels: Channels = None
     theory: Theory | None = None
 

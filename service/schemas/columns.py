@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 import physics
 from service.schemas.common import Finite
@@ -19,10 +19,15 @@ COORDINATES = ("x", "z", "Q", "PT")
 SIGMA_PREFIX = "sigma."
 SIGMA_COLUMNS = tuple(SIGMA_PREFIX + name for name in physics.OUTPUTS)
 
-ONE_OF = {"oneOf": [{"required": ["points"]}, {"required": ["columns"]}]}
+ONE_OF: dict[str, Any] = {"oneOf": [{"required": ["points"]}, {"required": ["columns"]}]}
 """A request has points or columns, never both (JSON Schema of the request models)."""
 
-EXAMPLE_COLUMNS = {"x": [0.2, 0.01], "z": [0.5, 0.5], "Q": [20.0, 20.0], "PT": [1.0, 1.0]}
+EXAMPLE_COLUMNS: dict[str, Any] = {
+    "x": [0.2, 0.01],
+    "z": [0.5, 0.5],
+    "Q": [20.0, 20.0],
+    "PT": [1.0, 1.0],
+}
 
 
 def _same_length(columns: dict[str, list]) -> None:
@@ -162,5 +167,5 @@ def exactly_one(data: Any) -> None:
         else ("points", "send points (a list of points) or columns (one list per coordinate)")
     )
     kind = PydanticCustomError("missing" if not has_points else "value_error", msg)
-    error = {"type": kind, "loc": (where,), "input": None}
+    error: InitErrorDetails = {"type": kind, "loc": (where,), "input": None}
     raise ValidationError.from_exception_data("request", [error])

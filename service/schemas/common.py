@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, with_config
 from typing_extensions import TypedDict
 
 import physics
+from physics.constants import SQRT_S_DEFAULT
 
 # Strict: a JSON string is not a number; finite: NaN/±Infinity are refused (422).
 Finite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
@@ -23,7 +24,7 @@ SqrtS = Annotated[
         gt=0.0,
         le=1.0e5,
         description="Electron–proton centre-of-mass energy √s in GeV (EIC: 29–141; at most 1e5).",
-        examples=[63.0],
+        examples=[SQRT_S_DEFAULT],
     ),
 ]
 

@@ -6,9 +6,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from physics.constants import SQRT_S_DEFAULT
+from runtime.shapley import MAX_POINTS
 from service.schemas.common import EXAMPLE_POINT, Output, Point, SqrtS
 
-MAX_EXPLAIN_POINTS = 100
+MAX_EXPLAIN_POINTS = MAX_POINTS
 
 
 class ExplainRequest(BaseModel):
@@ -18,7 +20,12 @@ class ExplainRequest(BaseModel):
         extra="forbid",
         json_schema_extra={
             "examples": [
-                {"points": [EXAMPLE_POINT], "target": "total_U", "model": "exact", "sqrt_s": 63.0}
+                {
+                    "points": [EXAMPLE_POINT],
+                    "target": "total_U",
+                    "model": "exact",
+                    "sqrt_s": SQRT_S_DEFAULT,
+                }
             ]
         },
     )
@@ -34,7 +41,7 @@ class ExplainRequest(BaseModel):
     model: Literal["exact", "surrogate"] = Field(
         "exact", description="'exact': the exact engine; 'surrogate': the ONNX surrogate."
     )
-    sqrt_s: SqrtS = 63.0
+    sqrt_s: SqrtS = SQRT_S_DEFAULT
 
 
 class Shap(BaseModel):

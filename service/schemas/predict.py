@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from physics.constants import SQRT_S_DEFAULT
 from service.schemas.columns import (
     EXAMPLE_COLUMNS,
     ONE_OF,
@@ -24,22 +25,22 @@ class PredictRequest(BaseModel):
         json_schema_extra={
             **ONE_OF,
             "examples": [
-                {"points": [EXAMPLE_POINT], "sqrt_s": 63.0},
-                {"columns": EXAMPLE_COLUMNS, "sqrt_s": 63.0, "channels": ["total_U"]},
+                {"points": [EXAMPLE_POINT], "sqrt_s": SQRT_S_DEFAULT},  # type: ignore[list-item]
+                {"columns": EXAMPLE_COLUMNS, "sqrt_s": SQRT_S_DEFAULT, "channels": ["total_U"]},
             ],
         },
     )
 
     # not nullable: the document says "exactly one of points and columns" (ONE_OF)
     points: list[Point] = Field(
-        None,  # type: ignore[assignment]
+        None,  # type: ignore[arg-type, assignment]
         description="Kinematic points (at most 10 000 by default); or send columns.",
     )
     columns: PointColumns = Field(
-        None,  # type: ignore[assignment]
+        None,  # type: ignore[arg-type, assignment]
         description="The points by column instead of points: the answer is by column.",
     )
-    sqrt_s: SqrtS = 63.0
+    sqrt_s: SqrtS = SQRT_S_DEFAULT
     channels: Channels = None
 
     @model_validator(mode="wrap")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from runtime.anomaly import AnomalyScorer
-from training import anomaly as build
+from training.__main__ import main as jpsi_train
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
@@ -21,5 +21,6 @@ def scorer() -> AnomalyScorer:
 @pytest.fixture(scope="session")
 def quick_build(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("artifacts")
-    assert build.main(["--quick", "--out", str(out)]) == 0
+    assert jpsi_train(["explain", "--quick", "--out", str(out)]) == 0
+    assert jpsi_train(["anomaly", "--quick", "--out", str(out)]) == 0
     return out

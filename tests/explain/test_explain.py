@@ -15,8 +15,8 @@ import pytest
 
 import physics
 from runtime import shapley as ex
-from training.anomaly import explain_background
 from training.anomaly_card import domain_points
+from training.explain import explain_background
 
 REPO = Path(__file__).resolve().parents[2]
 

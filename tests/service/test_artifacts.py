@@ -7,7 +7,8 @@ import json
 import numpy as np
 
 from runtime.artifacts import load_artifact, load_registry, sha256_file
-from runtime.surrogate import Surrogate, TrainingDomain
+from runtime.domain import TrainingDomain
+from runtime.surrogate import Surrogate
 from tests.service.conftest import TRAINING_DOMAIN, write_surrogate
 
 
@@ -49,8 +50,7 @@ def test_training_domain_membership():
         (63.0, 0.0101, 0.5, 6.3, 0.5),  # y = 0.99 > 0.95
         strict=True,
     ))  # fmt: skip
-    y = Q * Q / (x * s * s)
-    assert dom.contains(s, x, z, Q, PT, y).tolist() == [True, False, False, False, False]
+    assert dom.contains_points(s, x, z, Q, PT).tolist() == [True, False, False, False, False]
 
 
 def test_hidden_and_unreadable_sets(tmp_path, monkeypatch):

@@ -144,7 +144,7 @@ def _(art, tmp, mp):
     (art / "anomaly" / "manifest.json").write_text("{not json")
 
 
-@fault("default PDF set not installed (JPSI_PDF_SET=NoSuchSet)", {"pdf"},
+@fault("default PDF set not installed (JPSI_PDF_SET=NoSuchSet)", {"pdf", "explain", "anomaly"},
        "PDF set 'NoSuchSet' not found")  # fmt: skip
 def _(art, tmp, mp):
     return {"pdf_set": "NoSuchSet"}

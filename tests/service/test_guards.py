@@ -14,7 +14,7 @@ from fastapi.routing import iter_route_contexts
 from service import Settings, create_app
 from service.app import OPEN_PATHS
 from service.middleware import BodyLimitMiddleware, TokenBuckets
-from tests.service.conftest import TestClient
+from tests.service.conftest import TestClient, make_client
 from tests.service.test_exact import POINTS
 
 
@@ -108,7 +108,7 @@ def test_rate_limit_is_per_api_key_when_a_key_is_set(artifact_dir):
 def routes_of(app) -> list[tuple[str, str]]:
     out = []
     for route in iter_route_contexts(app.routes):
-        for method in sorted(getattr(route, "methods", ()) - {"HEAD"}):
+        for method in sorted((getattr(route, "methods", None) or set()) - {"HEAD"}):
             out.append((method, route.path))
     return out
 
@@ -199,3 +199,17 @@ def test_a_body_dribbled_past_the_timeout_is_408_and_the_connection_closed():
 def test_a_body_within_the_timeout_is_read():
     sent, _ = run_body_limit([b"x"] * 5, gap=0.01, timeout=1.0)
     assert sent[0]["status"] == 200 and sent[1]["body"] == b"read"
+
+
+def test_pages_and_their_assets_are_not_rate_limited(artifact_dir):
+    """A page load fetches several assets at once; a tight limit must not break it."""
+    from service import pages
+
+    settings = Settings(artifact_dir=artifact_dir, rate_limit_per_second=0.1, rate_limit_burst=1)
+    with make_client(settings) as c:
+        assets = sorted(p for p in pages.STATIC_PATHS if p.startswith("/static/explore/"))
+        for path in ["/explore", "/docs", "/redoc", "/openapi.json", *assets]:
+            assert c.get(path).status_code == 200, path
+        body = {"points": [{"x": 0.2, "z": 0.5, "Q": 20.0, "PT": 1.0}]}
+        assert c.post("/v1/exact", json=body).status_code == 200
+        assert c.post("/v1/exact", json=body).status_code == 429  # the API still is

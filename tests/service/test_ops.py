@@ -176,3 +176,19 @@ def test_api_key_must_match_exactly(artifact_dir, given, status):
     with make_client(Settings(artifact_dir=artifact_dir, api_key="s3cret")) as c:
         r = c.post("/v1/exact", json={"points": POINTS[:1]}, headers={"X-API-Key": given})
         assert r.status_code == status
+
+
+def test_one_settings_instance_per_process(monkeypatch):
+    """The app of a worker and its HTTP protocol read the same Settings object."""
+    from service import http
+    from service.settings import settings_from_env
+
+    settings_from_env.cache_clear()
+    monkeypatch.setenv("JPSI_MAX_HEADER_BYTES", "4096")
+    try:
+        app = cli.app_factory()
+        assert app.state.settings is settings_from_env()
+        assert http.settings_from_env() is app.state.settings
+        assert app.state.settings.max_header_bytes == 4096
+    finally:
+        settings_from_env.cache_clear()

@@ -63,7 +63,8 @@ def test_same_seed_same_metrics(quick_run, tmp_path):
 
 
 def test_cli_wiring(monkeypatch, tmp_path):
-    """``python -m training --quick --seed S --out DIR`` builds the quick config and calls train."""
+    """``jpsi-train surrogate --quick --seed S --out DIR`` builds the quick config into
+    DIR/surrogate; ``all`` builds every set in order, each with its own seed."""
     from training import __main__ as cli
 
     seen = {}
@@ -74,9 +75,19 @@ def test_cli_wiring(monkeypatch, tmp_path):
 
     monkeypatch.setattr(cli, "train", fake_train)
     with pytest.raises(SystemExit):
-        cli.main(["--quick", "--seed", "5", "--out", str(tmp_path)])
+        cli.main(["surrogate", "--quick", "--seed", "5", "--out", str(tmp_path)])
     assert seen["config"] == pipeline.TrainConfig.quick_config(5)
-    assert seen["out"] == tmp_path and "--quick" in seen["command"]
+    assert seen["out"] == tmp_path / "surrogate" and "--quick" in seen["command"]
+
+    built = []
+    for name in cli.SETS:
+        monkeypatch.setitem(
+            cli.BUILDERS, name, lambda out, quick, seed, command, n=name: built.append((n, seed))
+        )
+    assert cli.main(["all", "--quick", "--out", str(tmp_path)]) == 0
+    assert built == [("surrogate", None), ("explain", None), ("anomaly", None)]
+    with pytest.raises(SystemExit):
+        cli.main(["all", "--seed", "3"])
 
 
 @pytest.mark.parametrize("shift", [1e-6, 1e-3])

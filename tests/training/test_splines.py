@@ -56,7 +56,7 @@ def test_cell_table_and_onnx_reproduce_predict(data, degree):
     pts = sample_domain(11, seed=5)[:, [1, 3]]
     np.testing.assert_allclose(evaluate_table(model.cell_table(), model.grid, pts),
                                model.predict(pts), atol=1e-12)  # fmt: skip
-    out = session(convert_spline(model)).run(None, {"xq": pts})[0]
+    out = session(convert_spline(model).SerializeToString()).run(None, {"xq": pts})[0]
     assert np.max(np.abs(out - model.predict(pts))) <= 1e-9
 
 
@@ -64,7 +64,7 @@ def test_surrogate_graph_is_the_closed_form(data):
     """The appended closed form equals physics.channels fed by the spline, to rounding."""
     X, y = data
     model = LogPDFRegressor(BOX, (64, 16), 1).fit(X, y)
-    sess = session(surrogate_model(convert_spline(model)))
+    sess = session(surrogate_model(convert_spline(model)).SerializeToString())
     pts = sample_domain(11, seed=6)
     pts[:5, 4] = 0.0  # P_T = 0: exact zeros (sing3s1_L), never NaN
     sigma = predict(sess, pts)
@@ -76,7 +76,7 @@ def test_surrogate_graph_is_the_closed_form(data):
 def test_finite_outside_the_domain(data):
     X, y = data
     model = LogPDFRegressor(BOX, (32, 8), 1).fit(X, y)
-    sess = session(surrogate_model(convert_spline(model)))
+    sess = session(surrogate_model(convert_spline(model)).SerializeToString())
     odd = np.array([
         [300.0, 1e-7, 0.99, 1.0, 50.0],   # far outside the spline box and the domain
         [10.0, 0.999999, 0.01, 900.0, 0.0],
