@@ -22,6 +22,7 @@ from service.middleware import (
     RequestContextMiddleware,
 )
 from service.routers import anomaly, exact, explain, health, models, pdf, predict, v2
+from service.schemas import v2 as v2_schemas
 from service.settings import Settings
 from service.state import load_state
 
@@ -95,6 +96,7 @@ def _customise_openapi(app: FastAPI, settings: Settings) -> None:
     def openapi() -> dict:
         if app.openapi_schema is None:
             spec = base()
+            v2_schemas.document(spec)  # the V2 infer bodies, which the route parses itself
             for path, item in spec.get("paths", {}).items():
                 for operation in item.values():
                     responses = operation.setdefault("responses", {})

@@ -15,24 +15,17 @@ from service.routers.base import OFFLOAD_BYTES
 from service.routers.bulk import bulk_cost, run_small_inline
 from service.state import ServiceState
 
-router = APIRouter(prefix="/v2", tags=["open inference protocol (v2)"])
+router = APIRouter(prefix="/v2")
+PREDICT = ["predictions"]
+OPS = ["operations"]
 
 ERROR = {"description": 'The protocol\'s error: {"error": "..."}.'}
 INFER_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/json": {
-                "schema": {"type": "object"},
-                "example": {
-                    "inputs": [
-                        {"name": k, "shape": [1], "datatype": "FP64", "data": [v]}
-                        for k, v in (("x", 0.2), ("z", 0.5), ("Q", 20.0), ("PT", 1.0))
-                    ],
-                    "parameters": {"sqrt_s": 63.0},
-                    "outputs": [{"name": "total_U"}, {"name": "valid"}],
-                },
-            },
+            # the schema: service.schemas.v2.InferRequest, put in by service.app
+            "application/json": {"schema": {"type": "object"}},
             "application/octet-stream": {
                 "schema": {"type": "string", "format": "binary"},
                 "description": "Binary tensor data extension: JSON header of "
@@ -66,23 +59,35 @@ def _model(name: str, version: str | None) -> None:
         raise v2.V2Error(f"model {name} has no version {version[:20]!r}; versions: 1", 404)
 
 
-@router.get("/health/live", responses={200: {"description": '{"live": true}'}})
+@router.get(
+    "/health/live",
+    responses={200: {"description": '{"live": true}'}},
+    tags=OPS,
+    summary="V2: is the server live?",
+)
 async def live() -> Response:
-    """The server is up."""
+    """Open Inference Protocol: the server process is up and answering."""
     return _json({"live": True})
 
 
-@router.get("/health/ready", responses={503: {"description": '{"ready": false}'}})
+@router.get(
+    "/health/ready",
+    responses={503: {"description": '{"ready": false}'}},
+    tags=OPS,
+    summary="V2: can every model answer?",
+)
 async def ready(request: Request) -> Response:
-    """Every model can answer (200), or not (503)."""
+    """Open Inference Protocol: 200 and {"ready": true} when jpsi-exact and jpsi-surrogate
+    can both answer, 503 and false otherwise."""
     st: ServiceState = request.app.state.jpsi
     ok = not any(_ready(st, m) for m in v2.MODELS)
     return _json({"ready": ok}, 200 if ok else 503)
 
 
-@router.get("")
+@router.get("", tags=OPS, summary="V2: server metadata")
 async def server_metadata(request: Request) -> Response:
-    """Server name, version and the protocol extensions supported."""
+    """Open Inference Protocol: the server's name, version and the protocol extensions it
+    supports (binary_tensor_data)."""
     return _json(
         {
             "name": request.app.title,
@@ -109,27 +114,44 @@ async def _model_ready(request: Request, name: str, version: str | None) -> Resp
     return _json({"name": name, "ready": ok}, 200 if ok else 503)
 
 
-@router.get("/models/{name}", responses={404: ERROR})
+@router.get("/models/{name}", responses={404: ERROR}, tags=PREDICT, summary="V2: model metadata")
 async def model_metadata(name: str) -> Response:
-    """Inputs and outputs of a model (1-D tensors, shape [-1])."""
+    """Open Inference Protocol: the inputs (x, z, Q, PT: FP64) and outputs (valid: BOOL; y
+    and the ten outputs: FP64) of jpsi-exact or jpsi-surrogate, 1-D tensors of shape [-1]."""
     return await _metadata(name, None)
 
 
-@router.get("/models/{name}/versions/{version}", responses={404: ERROR})
+@router.get(
+    "/models/{name}/versions/{version}",
+    responses={404: ERROR},
+    tags=PREDICT,
+    summary="V2: model metadata (a version)",
+)
 async def model_version_metadata(name: str, version: str) -> Response:
-    """As /v2/models/{name}; the one version is "1"."""
+    """Open Inference Protocol: as /v2/models/{name}; each model has the one version "1"."""
     return await _metadata(name, version)
 
 
-@router.get("/models/{name}/ready", responses={404: ERROR, 503: ERROR})
+@router.get(
+    "/models/{name}/ready",
+    responses={404: ERROR, 503: ERROR},
+    tags=PREDICT,
+    summary="V2: can this model answer?",
+)
 async def model_ready(request: Request, name: str) -> Response:
-    """Whether the model can answer now."""
+    """Open Inference Protocol: 200 when the model can answer now (its PDF set, and for
+    jpsi-surrogate its ONNX artifact, loaded), 503 otherwise."""
     return await _model_ready(request, name, None)
 
 
-@router.get("/models/{name}/versions/{version}/ready", responses={404: ERROR, 503: ERROR})
+@router.get(
+    "/models/{name}/versions/{version}/ready",
+    responses={404: ERROR, 503: ERROR},
+    tags=PREDICT,
+    summary="V2: can this model version answer?",
+)
 async def model_version_ready(request: Request, name: str, version: str) -> Response:
-    """As /v2/models/{name}/ready."""
+    """Open Inference Protocol: as /v2/models/{name}/ready; the one version is "1"."""
     return await _model_ready(request, name, version)
 
 
@@ -188,6 +210,8 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
     "/models/{name}/infer",
     responses={400: ERROR, 404: ERROR, 413: ERROR, 503: ERROR},
     openapi_extra=INFER_BODY,
+    tags=PREDICT,
+    summary="V2: cross sections of FP64 tensors (exact or surrogate)",
 )
 async def infer(request: Request, name: str) -> Response:
     """Evaluate the model on FP64 tensors x, z, Q (GeV), PT (GeV); parameters sqrt_s (GeV)
@@ -201,7 +225,9 @@ async def infer(request: Request, name: str) -> Response:
     "/models/{name}/versions/{version}/infer",
     responses={400: ERROR, 404: ERROR, 413: ERROR, 503: ERROR},
     openapi_extra=INFER_BODY,
+    tags=PREDICT,
+    summary="V2: cross sections of FP64 tensors (a version)",
 )
 async def infer_version(request: Request, name: str, version: str) -> Response:
-    """As /v2/models/{name}/infer; the one version is "1"."""
+    """Open Inference Protocol: as /v2/models/{name}/infer; the one version is "1"."""
     return await _infer(request, name, version)
