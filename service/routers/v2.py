@@ -3,6 +3,8 @@ the models jpsi-exact and jpsi-surrogate (``service.v2`` parses and encodes)."""
 
 from __future__ import annotations
 
+from enum import Enum
+
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
@@ -16,8 +18,8 @@ from service.routers.bulk import bulk_cost, run_small_inline
 from service.state import ServiceState
 
 router = APIRouter(prefix="/v2")
-PREDICT = ["predictions"]
-OPS = ["operations"]
+PREDICT: list[str | Enum] = ["predictions"]
+OPS: list[str | Enum] = ["operations"]
 
 ERROR = {"description": 'The protocol\'s error: {"error": "..."}.'}
 INFER_BODY = {

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-EXAMPLE_INPUTS = [
+EXAMPLE_INPUTS: list[Any] = [
     {"name": k, "shape": [2], "datatype": "FP64", "data": v}
     for k, v in (("x", [0.2, 0.001]), ("z", [0.5, 0.5]), ("Q", [20.0, 20.0]), ("PT", [1.0, 1.0]))
 ]
