@@ -195,7 +195,7 @@ def engine_fn(path: str, surrogate):
         from service.state import PdfSets
 
         pdfs = PdfSets(physics.DEFAULT_PDF_SET, available_sets())
-        _, cfg = compute.theory_config(None, 63.0, pdfs)
+        _, cfg = compute.theory_config(None, pdfs)
         return lambda x, z, Q, PT: compute.exact_arrays(x, z, Q, PT, 63.0, names, cfg)
     return lambda x, z, Q, PT: compute.predict_arrays(x, z, Q, PT, 63.0, names, surrogate)
 

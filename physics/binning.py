@@ -42,15 +42,24 @@ import numpy as np
 
 from physics.channels import CHANNELS, XQ_FACTORS, add_totals, combine, xq_factors, zpt_terms
 from physics.config import TheoryConfig
-from physics.constants import M_PROTON, W_THRESHOLD
-from physics.evaluate import number_densities
+from physics.constants import M_PROTON, SQRT_S_DEFAULT, W_THRESHOLD
 from physics.kinematics import x_range_physical
 from physics.pdf import load_pdf
+from physics.points import number_densities
 
 UNITS = "pb/GeV^2"
 Z_EPSILON = 1e-10
 PT_MIN_AT_Z1 = 1e-3
 """GeV: the smallest P_T for a bin reaching z = 1 when sing3s1_U is asked for (see above)."""
+
+
+class BinError(ValueError):
+    """A bin that cannot be integrated: ``index`` is its position in the request."""
+
+    def __init__(self, index: int, message: str):
+        super().__init__(f"bin {index}: {message}")
+        self.index = index
+        self.message = message
 
 
 @dataclass(frozen=True)
@@ -90,9 +99,6 @@ class Nodes:
     q: int = 48
     z: int = 64
 
-    def doubled(self) -> Nodes:
-        return Nodes(2 * self.x, 2 * self.q, 2 * self.z)
-
 
 @dataclass(frozen=True)
 class BinnedResult:
@@ -122,17 +128,19 @@ def _q_breakpoints(x_lo, x_hi, s):
     return np.sqrt([v for v in q2 if v > 0.0])
 
 
-def xq_integrals(b: Bin, sqrt_s: float, theory: TheoryConfig, nodes: Nodes) -> dict[str, float]:
-    """∫∫ a_k(x, Q) dx dQ² over the physical part of the bin, for every (x, Q) factor a_k."""
-    pdf = load_pdf(theory.pdf_set)
+def xq_nodes(b: Bin, sqrt_s: float, pdf, nodes: Nodes):
+    """Quadrature nodes of the physical part of the bin in (x, Q), clipped to the PDF grid.
+
+    Returns (x, Q [GeV], weight, y), flat arrays with Σ weight·f ≈ ∫∫ f dx dQ², or
+    None when no part of the bin is physical and on the grid.
+    """
     s = sqrt_s**2
     q_lo = max(b.Q[0], pdf.q_min)
     q_hi = min(b.Q[1], pdf.q_max)
     x_lo = max(b.x[0], pdf.x_min)
     x_hi = min(b.x[1], pdf.x_max)
-    zero = dict.fromkeys(XQ_FACTORS, 0.0)
     if not (q_lo < q_hi and x_lo < x_hi):
-        return zero
+        return None
     cuts = [q for q in _q_breakpoints(x_lo, x_hi, s) if q_lo < q < q_hi]
     edges = np.log(np.array([q_lo, *sorted(cuts), q_hi]))
     lnq, wq = _gauss(nodes.q, edges[:-1], edges[1:])
@@ -143,7 +151,7 @@ def xq_integrals(b: Bin, sqrt_s: float, theory: TheoryConfig, nodes: Nodes) -> d
     hi = np.minimum(x_hi, w_edge)
     open_ = lo < hi
     if not np.any(open_):
-        return zero
+        return None
     Q, wq, lo, hi = Q[open_], wq[open_], lo[open_], hi[open_]
     lnx, wx = _gauss(nodes.x, np.log(lo), np.log(hi))
     x = np.exp(lnx)
@@ -151,6 +159,16 @@ def xq_integrals(b: Bin, sqrt_s: float, theory: TheoryConfig, nodes: Nodes) -> d
     weight = wq[:, None] * wx * x  # dx = x d ln x
     x, Qn, weight = x.ravel(), Qn.ravel(), weight.ravel()
     y = np.minimum(Qn * Qn / (x * s), 1.0)  # rounding at the y = 1 edge
+    return x, Qn, weight, y
+
+
+def xq_integrals(b: Bin, sqrt_s: float, theory: TheoryConfig, nodes: Nodes) -> dict[str, float]:
+    """∫∫ a_k(x, Q) dx dQ² over the physical part of the bin, for every (x, Q) factor a_k."""
+    pdf = load_pdf(theory.pdf_set)
+    found = xq_nodes(b, sqrt_s, pdf, nodes)
+    if found is None:
+        return dict.fromkeys(XQ_FACTORS, 0.0)
+    x, Qn, weight, y = found
     g, q = number_densities(pdf, theory.quarks, x, Qn)
     a = xq_factors(y, Qn, g, q)
     return {name: float(np.dot(weight, a[name])) for name in XQ_FACTORS}
@@ -182,18 +200,19 @@ def binned(
     bins,
     PT,
     *,
-    sqrt_s: float | None = None,
+    sqrt_s: float = SQRT_S_DEFAULT,
     theory: TheoryConfig | None = None,
     channels=CHANNELS,
     nodes: Nodes | None = None,
 ) -> BinnedResult:
     """dσ/dP_T² in pb/GeV² for every bin and P_T value (GeV): channels and totals.
 
-    ``bins`` are ``Bin`` objects (or mappings with x, z, Q pairs). Raises
-    ``ValueError`` naming the bin and edge for malformed bins or P_T values.
+    ``bins`` are ``Bin`` objects (or mappings with x, z, Q pairs); ``sqrt_s`` in
+    GeV. Raises ``BinError`` (carrying the bin's index) for a malformed bin or
+    a divergent integral in one, ``ValueError`` for bad P_T values or √s.
     """
     theory = theory or TheoryConfig()
-    sqrt_s = theory.sqrt_s if sqrt_s is None else float(sqrt_s)
+    sqrt_s = float(sqrt_s)
     nodes = nodes or Nodes()
     if not (W_THRESHOLD < sqrt_s < 1e100):
         raise ValueError(
@@ -208,14 +227,15 @@ def binned(
     for i, b in enumerate(bins):
         problems = b.problems()
         if problems:
-            raise ValueError(f"bin {i}: " + "; ".join(problems))
+            raise BinError(i, "; ".join(problems))
     if "sing3s1_U" in channels and np.any(PT < PT_MIN_AT_Z1):
         for i, b in enumerate(bins):
             if b.z[1] >= 1.0:
-                raise ValueError(
-                    f"bin {i}: z reaches 1 and PT = {PT.min():.6g} GeV < {PT_MIN_AT_Z1:g} GeV "
+                raise BinError(
+                    i,
+                    f"z reaches 1 and PT = {PT.min():.6g} GeV < {PT_MIN_AT_Z1:g} GeV "
                     "is requested: the sing3s1_U integral grows as ln(M/PT) there (infinite "
-                    f"at PT = 0); use PT >= {PT_MIN_AT_Z1:g} GeV or z_hi < 1"
+                    f"at PT = 0); use PT >= {PT_MIN_AT_Z1:g} GeV or z_hi < 1",
                 )
     with_totals = set(CHANNELS) <= set(channels)
     names = list(channels) + (["total_U", "total_L"] if with_totals else [])

@@ -5,7 +5,8 @@ One frozen dataclass, defaults from ``physics.md``; pass it explicitly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+import math
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
 from physics import constants as c
@@ -23,7 +24,11 @@ QUARK_WEIGHTS: dict[str, dict[int, float]] = {
 
 @dataclass(frozen=True)
 class LDME:
-    """Long-distance matrix elements (GeV³, except ⟨O(³P₀[8])⟩ in GeV⁵)."""
+    """Long-distance matrix elements (GeV³, except ⟨O(³P₀[8])⟩ in GeV⁵).
+
+    Finite values of either sign: some published fits have a negative
+    colour-octet element (``physics.ldme``); a channel is then negative too.
+    """
 
     O3S1_8: float = c.O3S1_8
     O3S1_1: float = c.O3S1_1
@@ -33,34 +38,23 @@ class LDME:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if not (value >= 0.0 and value < float("inf")):
-                raise ValueError(f"LDME {f.name} must be finite and >= 0, got {value}")
+            if not math.isfinite(value):
+                raise ValueError(f"LDME {f.name} must be finite, got {value}")
 
 
 @dataclass(frozen=True)
 class TheoryConfig:
-    """Everything but the kinematics that a cross section depends on.
+    """Everything but the kinematics (and the beam energy √s, an argument) that a cross
+    section depends on.
 
-    ``sqrt_s`` is the electron–proton centre-of-mass energy in GeV; ``pdf_set``
-    a set name on the PDF search path; ``quarks`` "full" (u, ū, d, d̄, s, s̄)
+    ``pdf_set`` a set name on the PDF search path; ``quarks`` "full" (u, ū, d, d̄, s, s̄)
     or "ud" (u and d only, as in the original study); ``ldme`` the LDMEs.
     """
 
-    sqrt_s: float = c.SQRT_S_DEFAULT
     pdf_set: str = DEFAULT_PDF_SET
     quarks: QuarkSet = "full"
     ldme: LDME = field(default_factory=LDME)
 
     def __post_init__(self) -> None:
-        if not (self.sqrt_s > 0.0 and self.sqrt_s < float("inf")):
-            raise ValueError(f"sqrt_s must be finite and > 0 GeV, got {self.sqrt_s}")
         if self.quarks not in QUARK_WEIGHTS:
             raise ValueError(f"quarks must be one of {sorted(QUARK_WEIGHTS)}, got {self.quarks!r}")
-
-    @property
-    def s(self) -> float:
-        """S = s in GeV²."""
-        return self.sqrt_s**2
-
-    def with_sqrt_s(self, sqrt_s: float) -> TheoryConfig:
-        return replace(self, sqrt_s=float(sqrt_s))

@@ -1,12 +1,10 @@
-"""Physical constants and model defaults (``shared/spec/physics.md``, "Constants").
+"""Physical constants and model defaults (``docs/physics.md``, "Constants").
 
 Units: GeV for masses and energies, pb for cross sections. Values are the
 defaults of the original study (arXiv:2308.08605, arXiv:2310.13737).
 """
 
 from __future__ import annotations
-
-import math
 
 N_C = 3
 """Number of colours."""
@@ -59,5 +57,3 @@ O3P0_8 = (M_JPSI / 2.0) ** 2 * 0.56e-2
 
 QUARK_CHARGES = {1: -1.0 / 3.0, 2: 2.0 / 3.0, 3: -1.0 / 3.0}
 """Electric charges of d, u, s (PDG ids); antiquarks carry the opposite sign."""
-
-PI = math.pi

@@ -5,8 +5,9 @@ P_T plays the role of the fragmentation k_T. With K(z) = 2 α_s(M)² ⟨O(³S₁
     D1(z, P_T)   = K(z) [P_T² z² (z² − 2z + 2) + 2 M² (z − 1)²] / (z² P_T² + M² (1 − z))²
     D1LL(z, P_T) = K(z) [P_T² z² (z² − 2z + 2) − 4 M² (z − 1)²] / (z² P_T² + M² (1 − z))²
 
-Both are in GeV⁻² (P_T in GeV). ``d1_minus_d1ll`` is D1 − D1LL in the
-cancellation-free form K(z) · 6 M² (1 − z)² / (z² P_T² + M² (1 − z))².
+Both are in GeV⁻² (P_T in GeV). The channels (``physics.channels``) use 3 D1
+and ``d1_minus_d1ll``, D1 − D1LL in the cancellation-free form
+K(z) · 6 M² (1 − z)² / (z² P_T² + M² (1 − z))².
 """
 
 from __future__ import annotations
@@ -27,18 +28,6 @@ def k_norm(o3s1_8: float = O3S1_8) -> float:
 
 def _denominator(z, PT):
     return (z * z * PT * PT + M_JPSI**2 * (1.0 - z)) ** 2
-
-
-def d1(z, PT, o3s1_8: float = O3S1_8):
-    """Unpolarised fragmentation function D1(z, P_T) in GeV⁻²."""
-    num = PT * PT * z * z * (z * z - 2.0 * z + 2.0) + 2.0 * M_JPSI**2 * (z - 1.0) ** 2
-    return k_norm(o3s1_8) / z * num / _denominator(z, PT)
-
-
-def d1_ll(z, PT, o3s1_8: float = O3S1_8):
-    """Longitudinal-tensor-polarised fragmentation function D1LL(z, P_T) in GeV⁻²."""
-    num = PT * PT * z * z * (z * z - 2.0 * z + 2.0) - 4.0 * M_JPSI**2 * (z - 1.0) ** 2
-    return k_norm(o3s1_8) / z * num / _denominator(z, PT)
 
 
 def d1_minus_d1ll(z, PT, o3s1_8: float = O3S1_8):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from physics.constants import M_JPSI, M_PROTON, W_THRESHOLD
+from physics.constants import M_PROTON, W_THRESHOLD
 
 Y_ACCEPTANCE = (0.01, 0.95)
 """Typical detector acceptance in y (flag, not a refusal)."""
@@ -79,9 +79,6 @@ class DomainCheck:
             if mask[i]:
                 out.append(self._message(rule, i))
         return out
-
-    def flags_of(self, i: int) -> list[str]:
-        return [name for name, mask in self.flags.items() if mask[i]]
 
     def _message(self, rule: str, i: int) -> str:
         x, z, Q, PT, y = self.x[i], self.z[i], self.Q[i], self.PT[i], self.y[i]
@@ -180,8 +177,6 @@ def check_domain(x, z, Q, PT, sqrt_s, grid) -> DomainCheck:
 
 __all__ = [
     "FLAGS",
-    "M_JPSI",
-    "W_THRESHOLD",
     "DomainCheck",
     "check_domain",
     "inelasticity",

@@ -208,6 +208,7 @@ class Interpolant:
             else:
                 result *= tx
                 result += acc
+        assert result is not None  # the loop runs over four coefficient rows
         return result
 
     def __call__(self, x, Q) -> np.ndarray:
@@ -268,7 +269,8 @@ class GridPDF:
         self.q_max = float(subgrids[-1].qs[-1])
         # Global numbering of Q cells across subgrids; a boundary knot starts the upper one.
         lower, inv_dq, offset, xblock = [], [], [], []
-        xlower, xinv = [], []
+        xlower: list[np.ndarray] = []
+        xinv: list[np.ndarray] = []
         self._shared_x = all(np.array_equal(s.xs, subgrids[0].xs) for s in subgrids)
         self._x_blocks: list[tuple[int, int]] = []
         row = 0
@@ -301,6 +303,8 @@ class GridPDF:
         )
         self._interpolants: dict[tuple, Interpolant] = {}
         self._lock = threading.Lock()
+        # sets of one family share their knots: points located once serve all of them
+        self.knots = tuple((s.xs.tobytes(), s.qs.tobytes()) for s in subgrids)
 
     # -- LHAPDF-like surface -------------------------------------------------
     def xfxQ(self, pid: int, x, Q) -> np.ndarray:
@@ -458,14 +462,9 @@ def _readable(path: Path, mtime_ns: int, size: int) -> bool:
     return True
 
 
-@functools.lru_cache(maxsize=16)
-def _load_resolved(path: Path) -> GridPDF:
-    return read_lhagrid(path)
-
-
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=32)
 def _load_named(name: str, data_path: str) -> GridPDF:
-    return _load_resolved(find_pdf(name).resolve())
+    return read_lhagrid(find_pdf(name))
 
 
 def load_pdf(name: str | None = None) -> GridPDF:
@@ -473,6 +472,7 @@ def load_pdf(name: str | None = None) -> GridPDF:
 
     ``name`` may also be the path of an ``lhagrid1`` member file. Names are
     resolved once per value of ``LHAPDF_DATA_PATH`` (no file-system search on
-    repeated calls).
+    repeated calls). This is the one cache of PDF grids: callers (the service
+    included) call it instead of keeping their own.
     """
     return _load_named(name or DEFAULT_PDF_SET, os.environ.get("LHAPDF_DATA_PATH", ""))

@@ -189,8 +189,8 @@ class AnomalyScorer:
                     f"isolation: score {iso[i]:.3f} > {self.isolation_threshold:.3f} "
                     "(sparse region of the training domain)"
                 )
-            if supplied[i] is not None:
-                th, residual, why = self._theory(supplied[i], {k: v[i] for k, v in exact.items()})
+            if (values := supplied[i]) is not None:
+                th, residual, why = self._theory(values, {k: v[i] for k, v in exact.items()})
                 comps["theory"], comps["theory_residual"] = th, residual
                 reasons += why
             results.append(self._result(comps, reasons))

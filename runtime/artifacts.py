@@ -69,7 +69,7 @@ class Artifact:
         def text(key: str) -> str | None:
             return None if m.get(key) is None else str(m[key])
 
-        files = m.get("files") if isinstance(m.get("files"), dict) else {}
+        files: dict = m["files"] if isinstance(m.get("files"), dict) else {}
         return {
             "name": text("name") or self.name,
             "directory": self.name,

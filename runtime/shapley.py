@@ -55,6 +55,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -158,7 +159,8 @@ def undefined_coalitions(
     """Coalitions (as feature names) for which no background row gives a defined hybrid."""
     masks = coalitions(len(FEATURES))[1:-1]
     hybrids = np.where(masks[:, None, :], point[None, None, :], background[None, :, :])
-    ok = f_valid(hybrids.reshape(-1, len(FEATURES))).reshape(len(masks), -1).any(axis=1)
+    valid = np.asarray(f_valid(hybrids.reshape(-1, len(FEATURES)))).reshape(len(masks), -1)
+    ok = [bool(row.any()) for row in valid]
     return [tuple(np.array(FEATURES)[mk]) for mk, good in zip(masks, ok, strict=True) if not good]
 
 
@@ -323,7 +325,7 @@ class Explainer:
         base, phi, prediction = shapley_values(f, X, self.background)
         pdf_set = self.pdf_sets[model]
         check = check_domain(X[:, 0], X[:, 1], X[:, 2], X[:, 3], sqrt_s, physics.load_pdf(pdf_set))
-        results = []
+        results: list[dict[str, Any]] = []
         for i in range(X.shape[0]):
             errors = self._errors(
                 i, X[i], check, base, prediction[i], phi[i], target, sqrt_s, pdf_set

@@ -45,7 +45,7 @@ class Surrogate:
         self.version = str(m.get("version", "unknown"))
         self.sha256 = artifact.model_sha256 or ""
         self.domain = TrainingDomain.from_manifest(m.get("training_domain") or {})
-        theory = m.get("theory") if isinstance(m.get("theory"), dict) else {}
+        theory: dict = m["theory"] if isinstance(m.get("theory"), dict) else {}
         self.pdf_set = str(theory.get("pdf_set", physics.DEFAULT_PDF_SET))
         io_in, io_out = m.get("input") or {}, m.get("output") or {}
         self.input_name = io_in.get("name", SURROGATE_INPUT)

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.types import Scope
 
 T = TypeVar("T")
 
@@ -97,13 +98,13 @@ class Admission:
             self.backlog = max(0.0, self.backlog - cost)
 
 
-def arrival(scope: dict[str, Any]) -> float:
+def arrival(scope: Scope) -> float:
     """When the request reached the app (``time.perf_counter``), set by the outer middleware."""
     return scope.get("state", {}).get("arrived", time.perf_counter())
 
 
 async def run_admitted(
-    admission: Admission, scope: dict[str, Any], cost: float, fn: Callable[..., T], *args: Any
+    admission: Admission, scope: Scope, cost: float, fn: Callable[..., T], *args: Any
 ) -> T:
     """``fn(*args)`` in the thread pool, once admitted at ``cost`` (seconds of one core)."""
     with admission.admit(cost, time.perf_counter() - arrival(scope)):

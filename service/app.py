@@ -21,8 +21,9 @@ from service.middleware import (
     RateLimitMiddleware,
     RequestContextMiddleware,
 )
-from service.routers import anomaly, exact, explain, health, models, pdf, predict, v2
+from service.routers import anomaly, exact, explain, health, models, pdf, predict, theory, v2
 from service.schemas import v2 as v2_schemas
+from service.schemas.theory import document_pdf_sets
 from service.settings import Settings
 from service.state import load_state
 
@@ -123,9 +124,9 @@ def _customise_openapi(app: FastAPI, settings: Settings) -> None:
 
 
 SEMANTIC_422 = {
-    "/v1/exact": "an unknown PDF set",
-    "/v1/exact/binned": "an unknown PDF set, or a bin whose integral diverges (z_lo = 0; "
-    "P_T < 1e-3 GeV in a bin reaching z = 1 when sing3s1_U is asked for) or overflows",
+    "/v1/exact": "an unknown PDF set or LDME set",
+    "/v1/exact/binned": "an unknown PDF set or LDME set, or a bin whose integral diverges "
+    "(z_lo = 0; P_T < 1e-3 GeV in a bin reaching z = 1 when sing3s1_U is asked for) or overflows",
     "/v1/pdf": "an unknown PDF set",
 }
 """422s that the JSON schema cannot express, by path: documented on the operation."""
@@ -144,6 +145,7 @@ def _describe_semantic_refusals(spec: dict, pdf_sets: list[str]) -> None:
         field = schemas.get(name, {}).get("properties", {}).get("pdf_set")
         if field is not None and pdf_sets:
             field["enum"] = pdf_sets
+    document_pdf_sets(schemas, pdf_sets)
     for path, what in SEMANTIC_422.items():
         for operation in spec.get("paths", {}).get(path, {}).values():
             response = operation.get("responses", {}).get("422")
@@ -202,7 +204,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     _customise_openapi(app, settings)
-    for module in (exact, predict, explain, anomaly, pdf, models, health, v2):
+    for module in (exact, predict, explain, anomaly, pdf, models, theory, health, v2):
         app.include_router(module.router)
     pages.install(app)
     # added innermost first: the request id and the metrics see every refusal below them

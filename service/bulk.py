@@ -67,8 +67,8 @@ def engine(kind: str, sqrt_s: float, names: Sequence[str], st, theory: Theory | 
     """The per-chunk function of ``kind`` ("exact" or "predict") and the response head
     (units, √s, and the resolved theory or the model)."""
     if kind == "exact":
-        theory, cfg = compute.theory_config(theory, sqrt_s, st.pdf_sets)
-        head = {"units": physics.UNITS, "sqrt_s": sqrt_s, "theory": theory.model_dump()}
+        theory, cfg = compute.theory_config(theory, st.pdf_sets)
+        head = {"units": physics.UNITS, "sqrt_s": sqrt_s, "theory": compute.theory_json(theory)}
         return (lambda x, z, Q, PT: compute.exact_arrays(x, z, Q, PT, sqrt_s, names, cfg)), head
     surrogate = st.surrogate
     head = {"units": physics.UNITS, "sqrt_s": sqrt_s, "model": surrogate.info()}
@@ -196,16 +196,16 @@ class BulkParams(BaseModel):
 
 
 LDME_PREFIX = "ldme."
-THEORY_KEYS = ("pdf_set", "quarks")
+THEORY_KEYS = ("pdf_set", "quarks", "ldme_set")
 
 
 def params(
     pairs: Sequence[tuple[str, object]], theory: bool, where: str, channels: bool = True
 ) -> BulkParams:
     """``BulkParams`` from flat (name, value) pairs: ``sqrt_s``, ``channels`` (a list or
-    comma-separated), and with ``theory`` ``pdf_set``, ``quarks``, ``ldme.<name>``. Numbers
-    given as text (a query string) are read as decimal numbers. Anything else: 422 at
-    [``where``, name]."""
+    comma-separated), and with ``theory`` ``pdf_set``, ``quarks``, ``ldme_set``,
+    ``ldme.<name>``. Numbers given as text (a query string) are read as decimal numbers.
+    Anything else: 422 at [``where``, name]."""
     data: dict = {}
     th: dict = {}
     seen: set[str] = set()

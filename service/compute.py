@@ -5,8 +5,6 @@ CPU-bound throughout: called from plain ``def`` endpoints, so in the thread pool
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from itertools import chain
@@ -18,10 +16,13 @@ import orjson
 import physics
 from physics.binning import Bin
 from physics.kinematics import check_domain
+from physics.ldme import LDME_FIELDS, get_set
 from runtime.surrogate import FLAG_TRAINING, Surrogate
+from service import bands
 from service.encode import encode_points
 from service.errors import Unavailable, invalid
-from service.schemas.exact import Theory
+from service.schemas.exact import LdmeModel, Theory
+from service.schemas.theory import UncertaintyModel
 from service.state import PdfSets
 
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
@@ -40,12 +41,6 @@ def outputs(channels: Sequence[str] | None) -> list[str]:
     return list(dict.fromkeys(channels)) if channels else list(physics.OUTPUTS)
 
 
-@functools.lru_cache(maxsize=32)
-def _load(name: str) -> physics.GridPDF:
-    # physics.load_pdf searches the file system before its own cache (~60 µs a call)
-    return physics.load_pdf(name)
-
-
 def pdf_grid(name: str | None, loc: Sequence[str], pdfs: PdfSets) -> physics.GridPDF:
     """The PDF set ``name`` (None: the default), read once.
 
@@ -59,25 +54,44 @@ def pdf_grid(name: str | None, loc: Sequence[str], pdfs: PdfSets) -> physics.Gri
         installed = ", ".join(pdfs.installed) or "none"
         raise invalid(loc, f"unknown PDF set {name!r}; installed: {installed}")
     try:
-        return _load(name)
+        return physics.load_pdf(name)
     except physics.PDFError as exc:
         raise Unavailable(f"PDF set {name!r} cannot be read", [str(exc)]) from exc
 
 
-def theory_config(theory: Theory | None, sqrt_s: float, pdfs: PdfSets):
+def theory_config(theory: Theory | None, pdfs: PdfSets):
     """The resolved ``Theory`` model (a set not named: the default) and the engine's
     ``TheoryConfig``."""
     theory = theory or Theory()
     if "pdf_set" not in theory.model_fields_set:
         theory = theory.model_copy(update={"pdf_set": pdfs.default})
     pdf_grid(theory.pdf_set, ("body", "theory", "pdf_set"), pdfs)
+    if theory.ldme_set is not None:  # the set's values, overridden by any given in 'ldme'
+        try:
+            base = get_set(theory.ldme_set)
+        except KeyError as exc:
+            raise invalid(("body", "theory", "ldme_set"), str(exc.args[0])) from exc
+        given = theory.ldme.model_fields_set
+        values = {f: getattr(theory.ldme if f in given else base.ldme, f) for f in LDME_FIELDS}
+        theory = theory.model_copy(update={"ldme": LdmeModel(**values)})
     cfg = physics.TheoryConfig(
-        sqrt_s=sqrt_s,
         pdf_set=theory.pdf_set,
         quarks=theory.quarks,
         ldme=physics.LDME(**theory.ldme.model_dump()),
     )
     return theory, cfg
+
+
+def theory_json(theory: Theory) -> dict:
+    """The resolved theory as answered: ``ldme_set`` only when the request named one."""
+    return theory.model_dump(exclude={"ldme_set"} if theory.ldme_set is None else None)
+
+
+def uncertainty_of(uncertainty: UncertaintyModel | None, pdfs: PdfSets):
+    """The physics-side variations of a request (None without ``uncertainty``)."""
+    if uncertainty is None:
+        return None
+    return bands.resolve(uncertainty, lambda name, loc: pdf_grid(name, loc, pdfs))
 
 
 NOT_FINITE = "the result is not a finite number (floating-point overflow at extreme kinematics)"
@@ -88,6 +102,33 @@ def finite_only(values: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.n
     the mask of the points so removed: a valid result never carries a non-number."""
     broken = valid & ~np.isfinite(values).all(axis=1)
     return (valid & ~broken if broken.any() else valid), broken
+
+
+def exact_points(
+    points, sqrt_s: float, channels, theory: Theory | None, pdfs: PdfSets, uncertainty=None
+) -> bytes:
+    """/v1/exact: every point through ``physics.evaluate`` (with ``uncertainty``: and
+    ``physics.variations``)."""
+    theory, cfg = theory_config(theory, pdfs)
+    unc = uncertainty_of(uncertainty, pdfs)
+    x, z, Q, PT = columns(points, ("x", "z", "Q", "PT"))
+    with np.errstate(all="ignore"):  # overflow at absurd inputs is caught just below
+        ev = physics.evaluate(x, z, Q, PT, sqrt_s=sqrt_s, theory=cfg)
+    valid, broken = finite_only(np.column_stack([ev[k] for k in physics.OUTPUTS]), ev.valid)
+    names = outputs(channels)
+    head = {"units": physics.UNITS, "sqrt_s": sqrt_s, "theory": theory_json(theory)}
+    if unc is not None:
+        return bands.points_with_band(
+            head, (x, z, Q, PT), ev, cfg, unc, valid, names, ev.check.reasons, NOT_FINITE
+        )
+    return encode_points(
+        head,
+        np.where(valid, ev.y, np.nan),
+        {k: np.where(valid, ev[k], np.nan) for k in names},
+        valid,
+        {name: mask & valid for name, mask in ev.flag_masks.items()},
+        lambda i: [NOT_FINITE] if broken[i] else ev.check.reasons(i),
+    )
 
 
 @dataclass(frozen=True)
@@ -104,7 +145,7 @@ class Answer:
 
 def exact_arrays(x, z, Q, PT, sqrt_s: float, names: Sequence[str], cfg) -> Answer:
     """``physics.evaluate`` at the points (arrays), outputs ``names``, with ``cfg`` the
-    engine's ``TheoryConfig`` from ``theory_config``."""
+    engine's ``TheoryConfig`` from ``theory_config``: the numbers of ``exact_points``."""
     with np.errstate(all="ignore"):  # overflow at absurd inputs is caught just below
         ev = physics.evaluate(x, z, Q, PT, sqrt_s=sqrt_s, theory=cfg)
     valid, broken = finite_only(np.column_stack([ev[k] for k in physics.OUTPUTS]), ev.valid)
@@ -117,21 +158,12 @@ def exact_arrays(x, z, Q, PT, sqrt_s: float, names: Sequence[str], cfg) -> Answe
     )
 
 
-def exact_points(points, sqrt_s: float, channels, theory: Theory | None, pdfs: PdfSets) -> bytes:
-    """/v1/exact: every point through ``physics.evaluate``."""
-    theory, cfg = theory_config(theory, sqrt_s, pdfs)
-    x, z, Q, PT = columns(points, ("x", "z", "Q", "PT"))
-    a = exact_arrays(x, z, Q, PT, sqrt_s, outputs(channels), cfg)
-    head = {"units": physics.UNITS, "sqrt_s": sqrt_s, "theory": theory.model_dump()}
-    return encode_points(head, a.y, a.sigma, a.valid, a.flags, a.reasons)
-
-
 def predict_arrays(
     x, z, Q, PT, sqrt_s: float, names: Sequence[str], surrogate: Surrogate
 ) -> Answer:
     """The physical domain as /v1/exact, then the ONNX model on valid points (arrays)."""
     # the surrogate's set was read at start-up, or there would be no surrogate
-    check = check_domain(x, z, Q, PT, sqrt_s, _load(surrogate.pdf_set))
+    check = check_domain(x, z, Q, PT, sqrt_s, physics.load_pdf(surrogate.pdf_set))
     valid = check.valid
     n = x.size
     sigma = np.full((n, len(physics.OUTPUTS)), np.nan)
@@ -166,12 +198,12 @@ def predict_points(points, sqrt_s: float, channels, surrogate: Surrogate) -> byt
     return encode_points(head, a.y, a.sigma, a.valid, a.flags, a.reasons)
 
 
-_BIN_INDEX = re.compile(r"^bin (\d+): ")
-
-
-def exact_binned(bins, PT, sqrt_s: float, channels, theory: Theory | None, pdfs: PdfSets) -> bytes:
+def exact_binned(
+    bins, PT, sqrt_s: float, channels, theory: Theory | None, pdfs: PdfSets, uncertainty=None
+) -> bytes:
     """/v1/exact/binned: ``physics.binned``; malformed bins are a 422 naming the bin."""
-    theory, cfg = theory_config(theory, sqrt_s, pdfs)
+    theory, cfg = theory_config(theory, pdfs)
+    unc = uncertainty_of(uncertainty, pdfs)
     edges = [Bin(x=tuple(b.x), z=tuple(b.z), Q=tuple(b.Q)) for b in bins]
     for i, b in enumerate(edges):
         problems = b.problems()
@@ -181,10 +213,10 @@ def exact_binned(bins, PT, sqrt_s: float, channels, theory: Theory | None, pdfs:
     try:
         with np.errstate(all="ignore"):  # overflow at absurd inputs is caught just below
             res = physics.binned(edges, PT, sqrt_s=sqrt_s, theory=cfg)
+    except physics.BinError as exc:
+        raise invalid(("body", "bins", exc.index), str(exc)) from exc
     except ValueError as exc:
-        m = _BIN_INDEX.match(str(exc))
-        loc = ("body", "bins", int(m.group(1))) if m else ("body",)
-        raise invalid(loc, str(exc)) from exc
+        raise invalid(("body",), str(exc)) from exc
     for i in range(len(edges)):
         if not all(np.isfinite(res.sigma[k][i]).all() for k in names):
             raise invalid(("body", "bins", i), NOT_FINITE)
@@ -198,10 +230,12 @@ def exact_binned(bins, PT, sqrt_s: float, channels, theory: Theory | None, pdfs:
         }
         for i, b in enumerate(edges)
     ]
+    if unc is not None:
+        bands.add_binned_bands(results, edges, sqrt_s, cfg, unc, res, names, NOT_FINITE)
     body = {
         "units": res.units,
         "sqrt_s": sqrt_s,
-        "theory": theory.model_dump(),
+        "theory": theory_json(theory),
         "results": results,
     }
     return orjson.dumps(body, option=_NUMPY)

@@ -8,8 +8,8 @@ only the location, message and type of each error are returned.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, cast
 
 import orjson
 from fastapi import FastAPI, Request
@@ -143,8 +143,12 @@ def title(status: int) -> str:
         return "Error"
 
 
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(RequestValidationError, validation_handler)
-    app.add_exception_handler(HTTPException, http_handler)
-    app.add_exception_handler(Unavailable, unavailable_handler)
+    # Starlette types a handler as taking any Exception; each of ours takes its own kind
+    app.add_exception_handler(RequestValidationError, cast(Handler, validation_handler))
+    app.add_exception_handler(HTTPException, cast(Handler, http_handler))
+    app.add_exception_handler(Unavailable, cast(Handler, unavailable_handler))
     app.add_exception_handler(Exception, unexpected_handler)

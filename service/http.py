@@ -45,7 +45,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
-from typing import Any
+from typing import Any, cast
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
@@ -66,6 +66,11 @@ SLICES_PER_READ = 16
 """Blank lines of a chunked body fed apart per read; past them the rest of the read goes whole
 (each slice appends to uvicorn's body buffer: unbounded, a body of blank lines would be
 quadratic)."""
+
+
+def _after_empty_lines(data: bytes, pos: int, end: int) -> int:
+    match = EMPTY_LINES.match(data, pos, end)  # the pattern matches the empty string too
+    return match.end() if match else pos
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -110,7 +115,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def _slice_end(self, data: bytes, pos: int, slices: int) -> int:
         if self._in_head:
             end = min(pos + self.max_head_bytes - self._head_bytes, len(data))
-            empty = pos if self._begun else EMPTY_LINES.match(data, pos, end).end()
+            empty = pos if self._begun else _after_empty_lines(data, pos, end)
             return self._blank_line_end(data, pos, end) or end if empty == pos else empty
         if self._body_left is not None:
             return min(pos + max(self._body_left, 1), len(data))
@@ -136,7 +141,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._arm()
         self._slice_len, self._slice_body = end - pos, 0
         self._completed, self._begun_after = False, None
-        super().data_received(memoryview(data)[pos:end] if pos or end < len(data) else data)
+        # a memoryview slice, not a copy: httptools takes any buffer
+        piece = cast(bytes, memoryview(data)[pos:end]) if pos or end < len(data) else data
+        super().data_received(piece)
         self._tail = (self._tail + data[max(pos, end - 2) : end])[-2:]
         if not self._in_head or self.transport.is_closing():
             return

@@ -92,7 +92,7 @@ async def swagger_ui(request: Request) -> HTMLResponse:
     app: FastAPI = request.app
     return _page(
         get_swagger_ui_html(
-            openapi_url=root + app.openapi_url,
+            openapi_url=root + (app.openapi_url or "/openapi.json"),
             title=f"{app.title} — Swagger UI",
             swagger_js_url=root + f"{SWAGGER}/swagger-ui-bundle.js",
             swagger_css_url=root + f"{SWAGGER}/swagger-ui.css",
@@ -115,7 +115,7 @@ async def redoc(request: Request) -> HTMLResponse:
     app: FastAPI = request.app
     return _page(
         get_redoc_html(
-            openapi_url=root + app.openapi_url,
+            openapi_url=root + (app.openapi_url or "/openapi.json"),
             title=f"{app.title} — ReDoc",
             redoc_js_url=root + f"{REDOC}/redoc.standalone.js",
             redoc_favicon_url=root + FAVICON,

@@ -4,8 +4,9 @@ binary tensor data extension (``Inference-Header-Content-Length``).
 Models ``jpsi-exact`` (the exact engine) and ``jpsi-surrogate`` (the ONNX surrogate), version
 "1". Inputs: 1-D FP64 tensors x, z, Q (GeV), PT (GeV), all of the same length. Request
 ``parameters``: ``sqrt_s`` (GeV, default 63) and, for jpsi-exact, ``pdf_set``, ``quarks``,
-``ldme.<name>`` (GeV³ or GeV⁵). Outputs: ``valid`` (BOOL), ``y`` (FP64) and one FP64 tensor
-per output name of ``physics.OUTPUTS`` (pb/GeV⁴), NaN where not valid (null in JSON).
+``ldme_set``, ``ldme.<name>`` (GeV³ or GeV⁵). Outputs: ``valid`` (BOOL), ``y`` (FP64) and
+one FP64 tensor per output name of ``physics.OUTPUTS`` (pb/GeV⁴), NaN where not valid (null
+in JSON).
 
 Every refusal is a ``V2Error``: the protocol's ``{"error": "..."}`` with a 4xx status.
 Sizes that a request claims (shapes, binary_data_size, the header length) are checked

@@ -150,7 +150,8 @@ def _outside_domain(n, sqrt_s, rng, domain: TrainingDomain = DOMAIN):
         out = np.empty((0, 4))
         while out.shape[0] < n:
             cand = domain_points(n, float(np.clip(rs, *domain.sqrt_s)), rng)
-            out = np.concatenate([out, cand[check_domain(*cand.T, rs, pdf).valid]])
+            x, z, Q, PT = cand.T
+            out = np.concatenate([out, cand[check_domain(x, z, Q, PT, rs, pdf).valid]])
         pts = out[:n]
     else:
         rs = sqrt_s
@@ -158,7 +159,8 @@ def _outside_domain(n, sqrt_s, rng, domain: TrainingDomain = DOMAIN):
         while out.shape[0] < n:
             cand = _box_sample(8 * n, rng, rs, domain, widen=0.1)
             inside = domain.contains(np.column_stack([np.full(len(cand), rs), cand]))
-            keep = check_domain(*cand.T, rs, pdf).valid & ~inside
+            x, z, Q, PT = cand.T
+            keep = check_domain(x, z, Q, PT, rs, pdf).valid & ~inside
             out = np.concatenate([out, cand[keep]])
         pts = out[:n]
     return pts, as_dicts(noisy(exact_outputs(pts, rs), rng), len(pts)), rs
@@ -190,7 +192,10 @@ def _scores(scorer, pts, sigma, sqrt_s) -> np.ndarray:
 
 def clean_scores(scorer, n_per_sqrt_s: int, rng) -> np.ndarray:
     """Scores of clean requests, ``n_per_sqrt_s`` points at each of ``SQRT_S``."""
-    out = [_scores(scorer, *clean_request(n_per_sqrt_s, rs, rng), rs) for rs in SQRT_S]
+    out = []
+    for rs in SQRT_S:
+        pts, sigma = clean_request(n_per_sqrt_s, rs, rng)
+        out.append(_scores(scorer, pts, sigma, rs))
     return np.concatenate(out)
 
 

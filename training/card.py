@@ -9,6 +9,7 @@ and a map of where in (x, Q) the surrogate is weakest.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -33,7 +34,7 @@ X_BINS = ((0.1, 0.5), (0.5, 0.9))
 Z_BINS = ((0.1, 0.4), (0.4, 1.0))
 Q_BINS = ((10.0, 30.0), (30.0, 50.0))
 PT_VALUES = np.linspace(0.05, 3.0, 24)
-_SAVE = {"dpi": 90, "metadata": {"Software": None}}
+_SAVE: dict[str, Any] = {"dpi": 90, "metadata": {"Software": None}}
 
 
 def _errors(run, path: Path) -> None:
@@ -208,7 +209,7 @@ def write_card(run, directory: Path) -> None:
     weakest = run.data["weakest"]
     text = f"""# Model card: jpsi-surrogate {"(quick run: NOT for shipping)" if c.quick else ""}
 
-J/ψ production in e p SIDIS at leading order (NRQCD + TMD, `shared/spec/physics.md`):
+J/ψ production in e p SIDIS at leading order (NRQCD + TMD, `docs/physics.md`):
 all eight channels plus total_U and total_L, pb/GeV⁴, for the default theory
 (PDF set {run.theory.pdf_set}, quarks "{run.theory.quarks}", Chao et al. LDMEs).
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -97,7 +98,7 @@ def _write_explain(out: Path, quick: bool, command: str, seed: int) -> dict:
 
     rng = np.random.default_rng(seed + 6)
     pts = anomaly_card.domain_points(size("shap_points", quick), GLOBAL_SQRT_S, rng)
-    shap = {}
+    shap: dict[str, dict[str, Any]] = {}
     for label, channels in FAMILIES.items():
         base, phi, pred = shapley_values(family_model(channels, GLOBAL_SQRT_S), pts, background)
         shap[label] = {"base": base, "phi": phi, "pred": pred}

@@ -16,6 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import onnx
@@ -90,6 +91,16 @@ class Run:
     parity: dict = field(default_factory=dict)
     timing: dict = field(default_factory=dict)
     predictions: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+T = TypeVar("T")
+
+
+def _done(value: T | None, stage: str) -> T:
+    """What an earlier stage produced; a stage run out of order fails naming the missing one."""
+    if value is None:
+        raise RuntimeError(f"stage {stage!r} has not run")
+    return value
 
 
 def _stage(run: Run, name: str, total: int):
@@ -191,7 +202,7 @@ def stage_select(run: Run) -> None:
 
 def stage_export(run: Run) -> None:
     with _stage(run, "export", 2) as bar:
-        run.spline_onnx = convert_spline(run.model)
+        run.spline_onnx = convert_spline(_done(run.model, "select"))
         bar.update()
         run.onnx_model = surrogate_model(run.spline_onnx, run.theory.ldme)
         bar.update()
@@ -235,13 +246,15 @@ def stage_verify(run: Run) -> None:
     test = run.data["test"]
     pts = run.data["points"][test]
     exact = run.data["sigma"][test]
+    model, baseline = _done(run.model, "select"), _done(run.baseline, "fit")
+    spline, surrogate = _done(run.spline_onnx, "export"), _done(run.onnx_model, "export")
     with _stage(run, "verify", 5) as bar:
-        spline_sess = session(run.spline_onnx.SerializeToString())
+        spline_sess = session(spline.SerializeToString())
         lnf_onnx = spline_sess.run(None, {"xq": np.ascontiguousarray(pts[:, [1, 3]])})[0]
-        lnf_skl = run.model.predict(pts[:, [1, 3]])
+        lnf_skl = model.predict(pts[:, [1, 3]])
         run.parity["spline_max_abs_dlnf"] = float(np.max(np.abs(lnf_onnx - lnf_skl)))
         bar.update()
-        sess = session(run.onnx_model.SerializeToString())
+        sess = session(surrogate.SerializeToString())
         sigma = predict(sess, pts)
         run.parity["sigma_max_rel_vs_sklearn"] = float(
             relative_error(sigma, closed_form(pts, lnf_skl, run.theory)).max()
@@ -250,7 +263,7 @@ def stage_verify(run: Run) -> None:
         run.predictions["surrogate"] = sigma
         run.metrics = summarize(relative_error(sigma, exact))
         bar.update()
-        run.predictions["baseline"] = run.baseline.predict(pts)
+        run.predictions["baseline"] = baseline.predict(pts)
         run.baseline_metrics = summarize(relative_error(run.predictions["baseline"], exact))
         bar.update()
         run.timing = measure_speed(sess, pts)
@@ -267,6 +280,7 @@ def stage_verify(run: Run) -> None:
 
 def manifest(run: Run, command: str) -> dict:
     """The surrogate's manifest, without ``files`` (``write_set`` adds the checksums)."""
+    model, onnx_model = _done(run.model, "select"), _done(run.onnx_model, "export")
     spec_in, spec_out = io_spec()
     c = run.config
     return {
@@ -291,16 +305,16 @@ def manifest(run: Run, command: str) -> dict:
         },
         "model": {
             "spline_box": {
-                "logit_x": list(run.model.grid["box"][0]),
-                "ln_Q": list(run.model.grid["box"][1]),
+                "logit_x": list(model.grid["box"][0]),
+                "ln_Q": list(model.grid["box"][1]),
             },
-            "n_cells": list(run.model.grid["n_cells"]),
-            "degree": run.model.grid["degree"],
+            "n_cells": list(model.grid["n_cells"]),
+            "degree": model.grid["degree"],
             "select_p99_abs_dlnf": c.select_p99,
             "ridge_alpha": c.alpha,
             "selection": run.selection,
-            "onnx_opset": onnx_opset(run.onnx_model),
-            "onnx_nodes": len(run.onnx_model.graph.node),
+            "onnx_opset": onnx_opset(onnx_model),
+            "onnx_nodes": len(onnx_model.graph.node),
             "float": "float64 throughout",
         },
         "metrics": run.metrics,
@@ -331,7 +345,7 @@ def onnx_opset(model: onnx.ModelProto) -> int:
 
 def stage_write(run: Run, out: Path, command: str) -> None:
     def write(staging: Path) -> dict:
-        onnx.save(run.onnx_model, str(staging / artifacts.MODEL_FILE))
+        onnx.save(_done(run.onnx_model, "export"), str(staging / artifacts.MODEL_FILE))
         bar.update()
         card.plots(run, staging)
         bar.update()

@@ -3,7 +3,7 @@
 Inputs are (x, Q in GeV); the spline lives in (u, v) = (logit x, ln Q), where
 both log-densities are smooth and nearly linear towards x → 1
 (x f ~ (1 − x)^β). Targets: ln(x g(x, Q)) and ln(x q_eff(x, Q)) with q_eff =
-Σ e_q² f_q (``physics.evaluate.number_densities``), both strictly positive
+Σ e_q² f_q (``physics.points.number_densities``), both strictly positive
 on the training domain.
 
 ``TensorSplineFeatures`` is a scikit-learn transformer: uniform B-splines of

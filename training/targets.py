@@ -1,7 +1,7 @@
 """Exact targets from the physics engine: σ of every output and the two PDF log-densities.
 
 σ in pb/GeV⁴ (``physics.OUTPUTS`` order); ln x·g and ln x·q_eff with number
-densities from ``physics.evaluate.number_densities`` (default theory).
+densities from ``physics.points.number_densities`` (default theory).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from physics import OUTPUTS, TheoryConfig, evaluate, load_pdf
-from physics.evaluate import number_densities
+from physics.points import number_densities
 
 
 def exact_sigma(features: np.ndarray, theory: TheoryConfig | None = None) -> np.ndarray:

@@ -31,7 +31,7 @@ ARROW_BODY = {
                     "format": "binary",
                     "description": "Arrow IPC stream: float64 columns x, z, Q (GeV), PT "
                     "(GeV); parameters in the query string (sqrt_s, channels; on /v1/exact "
-                    "also pdf_set, quarks, ldme.<name>). See docs/wire.md.",
+                    "also pdf_set, quarks, ldme_set, ldme.<name>). See docs/wire.md.",
                 }
             }
         }
@@ -62,7 +62,7 @@ INLINE_POINTS = 16
 pool: their work (~0.1 ms for one point) is less than the hop it saves (bench/floor.py)."""
 
 
-async def run_small_inline(admission, scope, cost: float, n: int, fn, *args):
+async def run_small_inline(admission, scope, cost: float, n: float, fn, *args):
     """``fn(*args)`` admitted at ``cost`` as ``run_admitted`` does; inline when ``n`` (the
     points) is at most ``INLINE_POINTS``, in the thread pool otherwise."""
     if n > INLINE_POINTS:

@@ -7,6 +7,8 @@ from starlette.responses import Response
 
 from service import bulk, compute
 from service.admission import estimate, run_admitted
+from service.bands import band_factor
+from service.errors import invalid
 from service.routers.base import JSONBytes, State
 from service.routers.bulk import (
     ARROW_ANSWER,
@@ -36,16 +38,20 @@ router = APIRouter(prefix="/v1/exact", tags=["predictions"], route_class=BulkRou
 async def exact(body: ExactRequest, st: State, request: Request) -> Response:
     """All eight channels and the totals at each point, from the exact engine: the fully
     differential dσ/(dx dz dQ² dP_T²) in pb/GeV⁴, with Q and P_T in GeV and √s in GeV.
-    Unphysical points are answered in place with ``valid: false`` and the reasons.
+    Unphysical points are answered in place with ``valid: false`` and the reasons. With
+    ``uncertainty``, each valid result carries its theory ``band`` (docs/theory.md).
     ``columns`` instead of ``points``: the answer is by column; an Arrow IPC stream in (or
     ``Accept: application/vnd.apache.arrow.stream``): an Arrow stream out."""
     if body.columns is not None or wants_arrow(request):
+        if body.uncertainty is not None:
+            msg = "uncertainty bands are answered with points in JSON only, not by column"
+            raise invalid(["body", "uncertainty"], msg)
         p = bulk.BulkParams(sqrt_s=body.sqrt_s, channels=body.channels, theory=body.theory)
         return await answer_admitted("exact", body, p, st, request)
-    n = len(body.points)
+    work = len(body.points) * band_factor(body.uncertainty)  # bands: the engine many times
     out = await run_small_inline(
-        st.admission, request.scope, estimate("exact", n), n, compute.exact_points,
-        body.points, body.sqrt_s, body.channels, body.theory, st.pdf_sets,
+        st.admission, request.scope, estimate("exact", work), work, compute.exact_points,
+        body.points, body.sqrt_s, body.channels, body.theory, st.pdf_sets, body.uncertainty,
     )  # fmt: skip
     st.metrics.points.labels("exact").inc(len(body.points))
     return JSONBytes(out)
@@ -60,11 +66,15 @@ async def exact(body: ExactRequest, st: State, request: Request) -> Response:
 async def exact_binned(body: BinnedRequest, st: State, request: Request) -> JSONBytes:
     """dσ/dP_T² in pb/GeV² at each P_T (GeV), integrated over x, z and Q² in the physical
     part of each bin (Q edges in GeV); a bin with no physical part has σ = 0 and
-    ``physical: false``."""
-    cost = estimate("binned_cell", len(body.bins) * len(body.PT), per_bin=len(body.bins))
+    ``physical: false``. With ``uncertainty``, each bin carries its theory ``band``."""
+    factor = band_factor(body.uncertainty)
+    cost = estimate(
+        "binned_cell", len(body.bins) * len(body.PT) * factor, per_bin=len(body.bins) * factor
+    )
     out = await run_admitted(
         st.admission, request.scope, cost, compute.exact_binned,
         body.bins, body.PT, body.sqrt_s, body.channels, body.theory, st.pdf_sets,
+        body.uncertainty,
     )  # fmt: skip
     st.metrics.points.labels("exact_binned").inc(len(body.bins) * len(body.PT))
     return JSONBytes(out)

@@ -217,9 +217,10 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
 )
 async def infer(request: Request, name: str) -> Response:
     """Evaluate the model on FP64 tensors x, z, Q (GeV), PT (GeV); parameters sqrt_s (GeV)
-    and, for jpsi-exact, pdf_set, quarks, ldme.<name>. Outputs valid (BOOL), y and one FP64
-    tensor per output (pb/GeV⁴, NaN where not valid). Binary tensor data extension: send the
-    header Inference-Header-Content-Length; ask binary outputs with binary_data."""
+    and, for jpsi-exact, pdf_set, quarks, ldme_set, ldme.<name>. Outputs valid (BOOL), y and
+    one FP64 tensor per output (pb/GeV⁴, NaN where not valid). Binary tensor data
+    extension: send the header Inference-Header-Content-Length; ask binary outputs with
+    binary_data."""
     return await _infer(request, name, None)
 
 

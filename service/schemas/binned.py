@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from physics.constants import SQRT_S_DEFAULT, W_THRESHOLD
 from service.schemas.common import Channels, Finite, Output
 from service.schemas.exact import Theory
+from service.schemas.theory import Band, UncertaintyModel
 
 XEdge = Annotated[Finite, Field(ge=0.0, le=1.0)]
 ZEdge = Annotated[Finite, Field(gt=0.0, le=1.0)]
@@ -64,6 +65,9 @@ class BinnedRequest(BaseModel):
     sqrt_s: BinnedSqrtS = SQRT_S_DEFAULT
     channels: Channels = None
     theory: Theory | None = None
+    uncertainty: UncertaintyModel | None = Field(
+        None, description="Theory variations: adds a 'band' to every bin's result."
+    )
 
 
 class BinResult(BaseModel):
@@ -71,6 +75,10 @@ class BinResult(BaseModel):
     physical: bool = Field(description="False when no part of the bin is physical (σ = 0).")
     PT: list[float]
     sigma: dict[Output, list[float]] = Field(description="dσ/dP_T² in pb/GeV², one per PT.")
+    band: Band | None = Field(None, description="Only with 'uncertainty': lists, one per PT.")
+    flags: list[str] | None = Field(
+        None, description="Only with 'uncertainty': scale_band_incomplete, pdf_band_incomplete."
+    )
 
 
 class BinnedResponse(BaseModel):

@@ -51,7 +51,7 @@ class Point(TypedDict):
     PT: Annotated[Finite, Field(description="J/ψ transverse momentum in GeV.", examples=[1.0])]
 
 
-EXAMPLE_POINT = {"x": 0.2, "z": 0.5, "Q": 20.0, "PT": 1.0}
+EXAMPLE_POINT: dict[str, Any] = {"x": 0.2, "z": 0.5, "Q": 20.0, "PT": 1.0}
 
 
 class PointResult(BaseModel):

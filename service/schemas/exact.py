@@ -15,11 +15,13 @@ from service.schemas.columns import (
     PointColumns,
     exactly_one,
 )
-from service.schemas.common import EXAMPLE_POINT, Channels, Point, PointResult, SqrtS
+from service.schemas.common import EXAMPLE_POINT, Channels, Point, SqrtS
+from service.schemas.theory import BandedPointResult, LdmeSetName, UncertaintyModel
 
 _D = physics.LDME()
 
-LdmeValue = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0.0)]
+# finite, of either sign: some published fits have a negative colour-octet element
+LdmeValue = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
 
 class LdmeModel(BaseModel):
@@ -50,6 +52,12 @@ class Theory(BaseModel):
         "full", description="'full': u, ū, d, d̄, s, s̄; 'ud': u and d only (original study)."
     )
     ldme: LdmeModel = Field(default_factory=LdmeModel)
+    ldme_set: LdmeSetName | None = Field(
+        None,
+        description="A registered LDME set (GET /v1/theory) as the central LDMEs; values "
+        "given in 'ldme' override it field by field.",
+        examples=["Chao2012"],
+    )
 
 
 class ExactRequest(BaseModel):
@@ -76,6 +84,11 @@ class ExactRequest(BaseModel):
     sqrt_s: SqrtS = SQRT_S_DEFAULT
     channels: Channels = None
     theory: Theory | None = None
+    uncertainty: UncertaintyModel | None = Field(
+        None,
+        description="Theory variations: adds a 'band' to every valid result (with points "
+        "only, not with columns).",
+    )
 
     @model_validator(mode="wrap")
     @classmethod
@@ -88,7 +101,7 @@ class ExactResponse(BaseModel):
     units: Literal["pb/GeV^4"] = "pb/GeV^4"
     sqrt_s: float
     theory: Theory = Field(description="The resolved theory: every default filled in.")
-    results: list[PointResult]
+    results: list[BandedPointResult]
 
 
 class ExactColumnsResponse(ColumnsAnswer):

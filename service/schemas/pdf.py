@@ -11,7 +11,7 @@ import physics
 from service.schemas.common import Finite
 
 Flavour = Literal[-6, -5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6, 21]
-DEFAULT_FLAVOURS = [21, -3, -2, -1, 1, 2, 3]
+DEFAULT_FLAVOURS: list[Flavour] = [21, -3, -2, -1, 1, 2, 3]
 
 
 class PdfPoint(TypedDict):

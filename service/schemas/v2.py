@@ -51,8 +51,8 @@ class InferRequest(BaseModel):
     id: str | None = Field(None, description="Echoed in the answer.")
     parameters: dict[str, Any] | None = Field(
         None,
-        description="sqrt_s (GeV, default 63); for jpsi-exact also pdf_set, quarks and "
-        "ldme.<name> (GeV³ or GeV⁵); binary_data_output.",
+        description="sqrt_s (GeV, default 63); for jpsi-exact also pdf_set, quarks, "
+        "ldme_set and ldme.<name> (GeV³ or GeV⁵); binary_data_output.",
     )
     inputs: list[InferTensor] = Field(description="x, z, Q, PT: 1-D FP64 tensors of one length.")
     outputs: list[RequestedOutput] | None = Field(

@@ -303,12 +303,30 @@ def test_the_theory_band_lights_up_when_the_service_has_it(server, visit):
     v.assert_local()
 
 
-def test_without_v1_theory_there_are_no_band_controls(server, visit):
+def test_the_service_own_v1_theory_drives_a_real_band(server, visit):
+    """No routes played here: GET /v1/theory and the band come from the service itself."""
     v = open_explorer(server, visit)
-    assert v.page.locator("#band_controls").is_hidden()
+    page = v.page
+    assert page.locator("#band_controls").is_visible()
+    assert any(u.endswith("/v1/theory") for u in v.requests)
+    before = generation(page)
+    page.select_option("#band_scales", "3-point")
+    assert settle(page, before) == "ready", page.inner_text("#error")
+    f = form(page)
+    body = {"bins": [f["bin"]], "PT": f["PT"], "sqrt_s": f["sqrtS"]}
+    want = server.post("/v1/exact/binned", {**body, "uncertainty": {"scales": "3-point"}})
+    band = want["results"][0]["band"]
+    drawn = traces(page, "spectrum")
+    assert close(drawn["total_U:band_lo"]["y"], band["lo"]["total_U"])
+    assert close(drawn["total_U:band_hi"]["y"], band["hi"]["total_U"])
+    assert all(
+        lo <= c <= hi
+        for lo, c, hi in zip(
+            band["lo"]["total_U"], drawn["total_U"]["y"], band["hi"]["total_U"], strict=True
+        )
+    )
     hosts = {urllib.parse.urlsplit(u).hostname for u in v.requests}
     assert hosts == {"127.0.0.1"}
-    assert any(u.endswith("/v1/theory") for u in v.requests)  # it did ask
     v.assert_local()
 
 

@@ -1,5 +1,5 @@
 """Scalar reference twins of the channel formulas, written straight from
-``shared/spec/physics.md`` ("Constants", "The eight channels") with the
+``docs/physics.md`` ("Constants", "The eight channels") with the
 ``math`` module and no shared code with ``physics.channels``: the vectorised
 engine is tested against these at random points.
 """

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import physics
-from physics.binning import PT_MIN_AT_Z1, Bin, Nodes, binned
+from physics.binning import PT_MIN_AT_Z1, Bin, BinError, Nodes, binned
 from physics.channels import OUTPUTS
 
 STUDY_BINS = [
@@ -110,6 +110,16 @@ def test_malformed_bins_are_refused_with_the_edge_named(edges, message):
         .replace(")", r"\)"),
     ):
         binned([edges], [1.0])
+
+
+def test_bin_errors_carry_the_index_of_the_bin():
+    good = Bin((0.1, 0.5), (0.1, 0.4), (10, 30))
+    with pytest.raises(BinError) as err:
+        binned([good, good, dict(x=(0.5, 0.1), z=(0.1, 0.4), Q=(10, 30))], [1.0])
+    assert err.value.index == 2 and str(err.value).startswith("bin 2: x edges")
+    with pytest.raises(BinError) as err:
+        binned([good, Bin((0.1, 0.5), (0.4, 1.0), (10, 30))], [0.0])
+    assert err.value.index == 1 and "sing3s1_U" in err.value.message
 
 
 def test_negative_pt_is_refused():

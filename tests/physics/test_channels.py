@@ -9,8 +9,8 @@ import physics
 from physics.channels import CHANNELS
 from physics.config import LDME, TheoryConfig
 from physics.coupling import alpha_s
-from physics.evaluate import number_densities
 from physics.pdf import load_pdf
+from physics.points import number_densities
 from tests.physics import reference
 
 

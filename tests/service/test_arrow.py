@@ -70,7 +70,6 @@ def test_exact_stream_equals_the_engine_with_query_parameters(client):
     theory = json.loads(table.schema.metadata[b"theory"])
     assert theory["quarks"] == "ud" and theory["ldme"]["O3S1_8"] == 0.004
     cfg = physics.TheoryConfig(
-        sqrt_s=100.0,
         quarks="ud",
         ldme=physics.LDME(**{**theory["ldme"]}),
         pdf_set=theory["pdf_set"],
@@ -212,7 +211,7 @@ def test_bad_streams_are_refused_naming_the_column_and_row(client, make, loc, wo
         ("?channels=total_U,bogus", ["query", "channels", 1]),
         ("?pdf_set=NoSuchSet", ["query", "pdf_set"]),
         ("?quarks=all", ["query", "quarks"]),
-        ("?ldme.O3S1_8=-1", ["query", "ldme.O3S1_8"]),
+        ("?ldme.O3S1_8=abc", ["query", "ldme.O3S1_8"]),
         ("?ldme.bogus=1", ["query", "ldme.bogus"]),
         ("?points=3", ["query", "points"]),
         ("?sqrt_s=63&sqrt_s=64", ["query", "sqrt_s"]),
@@ -276,3 +275,14 @@ def test_accept_arrow_on_a_json_anomaly_request(client):
     table = read(r)
     assert table.column("score").to_pylist() == [res["score"] for res in ref["results"]]
     assert table.column("reasons").to_pylist() == [res["reasons"] for res in ref["results"]]
+
+
+def test_a_registered_ldme_set_by_name_in_the_query(client):
+    from physics.ldme import DEFAULT_LDME_SET
+
+    table = read(
+        client.post(f"/v1/exact?ldme_set={DEFAULT_LDME_SET}", content=stream(COLS), headers=ARROW)
+    )
+    assert json.loads(table.schema.metadata[b"theory"])["ldme_set"] == DEFAULT_LDME_SET
+    body = refused(client.post("/v1/exact?ldme_set=NoSuchSet", content=stream(COLS), headers=ARROW))
+    assert body["errors"][0]["loc"][0] == "query"

@@ -140,3 +140,9 @@ def test_rows_over_the_limit_are_refused_before_validation(artifact_dir):
         assert ("body", "columns", "x") in error_locs(r)
         assert "at most 3" in r.text
         assert c.post("/v1/exact", json={"columns": {k: v[:3] for k, v in COLS.items()}}).is_success
+
+
+def test_uncertainty_bands_are_for_points_only(client):
+    r = client.post("/v1/exact", json={"columns": COLS, "uncertainty": {"scales": "3-point"}})
+    assert ("body", "uncertainty") in error_locs(r)
+    assert "points" in r.json()["detail"]

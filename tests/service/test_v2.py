@@ -148,7 +148,7 @@ def test_exact_theory_parameters(client):
     r = client.post("/v2/models/jpsi-exact/infer", content=body, headers=headers)
     out = split_binary(r)
     ldme = physics.LDME(O3S1_8=0.004)
-    cfg = physics.TheoryConfig(sqrt_s=63.0, quarks="ud", ldme=ldme, pdf_set=physics.DEFAULT_PDF_SET)
+    cfg = physics.TheoryConfig(quarks="ud", ldme=ldme, pdf_set=physics.DEFAULT_PDF_SET)
     ev = physics.evaluate(*COLS.values(), sqrt_s=63.0, theory=cfg)
     np.testing.assert_array_equal(out["valid"], ev["valid"])
     np.testing.assert_array_equal(out["total_U"][ev["valid"]], ev["total_U"][ev["valid"]])

@@ -1,6 +1,5 @@
 """The entry point: mapping shape, refusals with reasons, flags, properties over the domain."""
 
-import importlib
 import math
 
 import numpy as np
@@ -9,12 +8,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import physics
+import physics.points
 from physics.channels import OUTPUTS
 from physics.kinematics import FLAG_ACCEPTANCE, FLAG_HIGH_Z, FLAG_TMD
 from tests.physics.strategies import physical_points
-
-# the module, which physics/__init__ shadows with the function of the same name
-evaluate_module = importlib.import_module("physics.evaluate")
 
 
 def test_result_is_a_mapping_with_every_output():
@@ -133,7 +130,7 @@ def test_flags_mark_but_do_not_refuse():
 
 
 def test_chunked_evaluation_with_interleaved_invalid_points(monkeypatch):
-    monkeypatch.setattr(evaluate_module, "CHUNK", 64)
+    monkeypatch.setattr(physics.points, "CHUNK", 64)
     rng = np.random.default_rng(11)
     n = 1000
     x = np.exp(rng.uniform(np.log(1e-3), 0, n))

@@ -1,4 +1,4 @@
-"""The exact engine's entry point: all eight channels at arbitrary points.
+"""The exact engine at points: all eight channels at arbitrary (x, z, Q, P_T).
 
 ``evaluate(x, z, Q, PT, sqrt_s=..., theory=...)`` checks every point against
 the physical domain (``physics.kinematics``), evaluates the PDFs once per
@@ -11,8 +11,8 @@ Choices where ``physics.md`` is silent, documented here once:
   gluon are then clipped at zero. Negative values of an LO density
   combination are artefacts (cubic undershoot next to the zero at x = 1);
   clipping keeps every channel non-negative, as physics requires.
-- ``sqrt_s`` may be a scalar or an array (one beam energy per point); it
-  overrides ``theory.sqrt_s`` when given.
+- ``sqrt_s`` is an argument (a scalar or one beam energy per point), not part
+  of ``TheoryConfig``: the beam is kinematics, the config is theory.
 """
 
 from __future__ import annotations
@@ -24,8 +24,13 @@ import numpy as np
 
 from physics.channels import CHANNELS, OUTPUTS, UNITS, add_totals, combine, xq_factors, zpt_terms
 from physics.config import QUARK_WEIGHTS, TheoryConfig
-from physics.kinematics import FLAGS, DomainCheck, check_domain
-from physics.pdf import GLUON, GridPDF, load_pdf
+from physics.constants import SQRT_S_DEFAULT
+from physics.kinematics import DomainCheck, check_domain
+from physics.pdf import GLUON, GridCells, GridPDF, load_pdf
+
+NEGATIVE_TOTAL = "negative_total"
+"""Flag of a valid point whose total_U or total_L is negative (possible only with a
+negative LDME, ``physics.ldme``)."""
 
 CHUNK = 32768
 """Points per vectorised block: keeps temporaries in cache (measured fastest on 2 cores)."""
@@ -47,6 +52,11 @@ class Evaluation(Mapping):
         self.valid = valid
         self.y = np.where(valid, check.y, np.nan)
         self.flag_masks = {name: mask & valid for name, mask in check.flags.items()}
+        negative = np.zeros(valid.shape, dtype=bool)
+        for name in ("total_U", "total_L"):
+            if name in sigma:
+                negative |= sigma[name] < 0.0  # NaN (invalid points) compares False
+        self.flag_masks[NEGATIVE_TOTAL] = negative & valid
 
     @cached_property
     def reasons(self) -> list[list[str]]:
@@ -58,8 +68,8 @@ class Evaluation(Mapping):
     @cached_property
     def flags(self) -> list[list[str]]:
         out: list[list[str]] = [[] for _ in range(self.valid.size)]
-        for name in FLAGS:
-            for i in np.flatnonzero(self.flag_masks[name]):
+        for name, mask in self.flag_masks.items():
+            for i in np.flatnonzero(mask):
                 out[i].append(name)
         return out
 
@@ -83,11 +93,17 @@ def pdf_factors(pdf: GridPDF, quarks: str):
     return pdf.combination({GLUON: 1.0}), pdf.combination(QUARK_WEIGHTS[quarks])
 
 
-def number_densities(pdf: GridPDF, quarks: str, x, Q) -> tuple[np.ndarray, np.ndarray]:
-    """g(x, Q) and q_eff(x, Q) as number densities, clipped at zero (points must be on the grid)."""
+def number_densities(
+    pdf: GridPDF, quarks: str, x, Q, cells: GridCells | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """g(x, Q) and q_eff(x, Q) as number densities, clipped at zero (points must be on the grid).
+
+    ``cells``: the points already located on a grid with the same knots (``GridPDF.knots``).
+    """
     gluon, quark = pdf_factors(pdf, quarks)
-    q2 = Q * Q
-    cells = pdf.locate_log(np.log(x), np.log(q2), q2)  # ln(Q·Q) as the knots, not 2 ln Q
+    if cells is None:
+        q2 = Q * Q
+        cells = pdf.locate_log(np.log(x), np.log(q2), q2)  # ln(Q·Q) as the knots, not 2 ln Q
     inv_x = 1.0 / x
     g = np.maximum(gluon.at(cells), 0.0) * inv_x
     q = np.maximum(quark.at(cells), 0.0) * inv_x
@@ -95,17 +111,22 @@ def number_densities(pdf: GridPDF, quarks: str, x, Q) -> tuple[np.ndarray, np.nd
 
 
 def evaluate(
-    x, z, Q, PT, *, sqrt_s=None, theory: TheoryConfig | None = None, channels=CHANNELS
+    x,
+    z,
+    Q,
+    PT,
+    *,
+    sqrt_s=SQRT_S_DEFAULT,
+    theory: TheoryConfig | None = None,
+    channels=CHANNELS,
 ) -> Evaluation:
     """Differential cross sections of every channel at points (x, z, Q [GeV], P_T [GeV]).
 
     Returns an ``Evaluation`` (see there); channels in pb/GeV⁴. ``sqrt_s`` in
-    GeV (scalar or per point) defaults to ``theory.sqrt_s`` (63 GeV).
+    GeV, a scalar or one per point (default 63 GeV).
     """
     theory = theory or TheoryConfig()
     pdf = load_pdf(theory.pdf_set)
-    if sqrt_s is None:
-        sqrt_s = theory.sqrt_s
     arrays = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (x, z, Q, PT, sqrt_s)))
     x, z, Q, PT, sqrt_s = (np.ravel(a) for a in arrays)
     check = check_domain(x, z, Q, PT, sqrt_s, pdf)
