@@ -36,7 +36,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check physics runtime service training tests bench
+	$(BIN)/ruff format --check physics runtime service training jpsi_client scoring tests bench
 	$(BIN)/mypy
 
 clean:

@@ -190,7 +190,9 @@ def mixed_scenario(deadline: float, args: argparse.Namespace, cheap_body: bytes)
     cheap = http_request("POST", "/v1/exact", cheap_body)
     order = [expensive] * args.expensive + [cheap] * args.cheap
     try:
-        asyncio.run(burst(port, 2, [cheap, cheap]))  # warm-up
+        # warm-up, one at a time: the worker learns how fast it really is (service/admission.py)
+        for request in (cheap, expensive, expensive, cheap):
+            asyncio.run(burst(port, 1, [request]))
         got, probe = asyncio.run(burst(port, len(order), order))
     finally:
         stop(server, timeout=60)

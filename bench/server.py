@@ -28,16 +28,18 @@ def start(
     ready: str = "/readyz",
     timeout: float = 120,
     log: IO | None = None,
+    cwd: Path = REPO,
 ) -> tuple[subprocess.Popen, int]:
     """``jpsi-serve`` with ``env`` over this environment, and its port, once GET ``ready``
-    answers 2xx. Its stdout and stderr go to ``log`` if given."""
+    answers 2xx. Its stdout and stderr go to ``log`` if given; ``cwd`` is the checkout whose
+    ``service`` runs (default this one)."""
     port = free_port()
     full = dict(os.environ, **(env or {}))
     full.pop("PROMETHEUS_MULTIPROC_DIR", None)  # jpsi-serve makes a fresh one: no stale counts
     cmd = [sys.executable, "-m", "service", "--host", "127.0.0.1", "--port", str(port)]
     cmd += ["--workers", str(workers)]
     stderr = None if log is None else subprocess.STDOUT
-    proc = subprocess.Popen(cmd, cwd=REPO, env=full, stdout=log, stderr=stderr)
+    proc = subprocess.Popen(cmd, cwd=cwd, env=full, stdout=log, stderr=stderr)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -16,6 +16,8 @@ from runtime.domain import TrainingDomain
 from runtime.features import FEATURE_UNITS, SURROGATE_FEATURES, SURROGATE_INPUT, SURROGATE_OUTPUT
 
 FLAG_TRAINING = "outside_training_domain"
+PAD_ROWS = 8
+"""Batches run with a multiple of this many rows (see ``Surrogate.run``)."""
 
 
 def io_spec() -> tuple[dict, dict]:
@@ -70,9 +72,19 @@ class Surrogate:
 
     def run(self, features: np.ndarray) -> np.ndarray:
         """σ for rows of ``features`` ([N, 5] float64, ``SURROGATE_FEATURES`` order): [N, 10]
-        in pb/GeV⁴."""
+        in pb/GeV⁴.
+
+        Rows are padded to a multiple of ``PAD_ROWS`` (copies of the last row, dropped
+        after): onnxruntime computes the last row of an odd-sized batch on a scalar path
+        that differs in the last bits from its vector path, so without the padding a
+        point's σ would depend on the batch it came in (tests/client/test_score.py checks
+        bit-for-bit equality across batchings)."""
+        n = features.shape[0]
+        pad = -n % PAD_ROWS
+        if pad:
+            features = np.concatenate([features, np.repeat(features[-1:], pad, axis=0)])
         (out,) = self.session.run([self.output_name], {self.input_name: features})
-        return np.asarray(out, dtype=float)
+        return np.asarray(out, dtype=float)[:n]
 
     def info(self) -> dict[str, str]:
         return {"name": self.name, "version": self.version, "sha256": self.sha256}

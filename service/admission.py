@@ -56,13 +56,24 @@ class Admission:
     """The backlog of one worker: estimated seconds of work admitted and not yet finished.
 
     ``deadline`` in seconds after arrival; ``cores`` the cores this worker can count on
-    (the machine's cores shared by the workers).
+    (the machine's cores shared by the workers), which is also the most work per second it
+    is assumed to do. The speed it really does work at (``rate``, estimated seconds of work
+    finished per second while busy) is learnt from the requests it finishes, so that a slower
+    machine, or one shared with other work, admits less: the drain rate over windows of at
+    least ``LEARN_WORK`` seconds of estimated work, smoothed, between ``cores / 20`` and
+    ``cores``.
     """
+
+    LEARN_WORK = 0.05
+    SMOOTHING = 0.5
 
     def __init__(self, deadline: float, cores: float):
         self.deadline = deadline
         self.cores = max(cores, 1e-9)
+        self.rate = self.cores
         self.backlog = 0.0
+        self._busy_since: float | None = None
+        self._window_work = self._window_busy = 0.0
 
     @classmethod
     def for_workers(cls, deadline: float, workers: int) -> Admission:
@@ -82,7 +93,7 @@ class Admission:
                 f"{self.deadline:g} s deadline (JPSI_REQUEST_DEADLINE_SECONDS); split it "
                 "into smaller requests",
             )
-        finish = waited + (self.backlog + cost) / self.cores
+        finish = waited + (self.backlog + cost) / self.rate
         if self.backlog > 0.0 and finish > self.deadline:
             retry = max(1, math.ceil(finish - self.deadline))
             raise HTTPException(
@@ -91,11 +102,31 @@ class Admission:
                 f"past the {self.deadline:g} s deadline; retry in {retry} s",
                 {"retry-after": str(retry)},
             )
+        if self._busy_since is None:
+            self._busy_since = time.perf_counter()
         self.backlog += cost
         try:
             yield
         finally:
             self.backlog = max(0.0, self.backlog - cost)
+            self._finished(cost)
+
+    def _finished(self, cost: float) -> None:
+        """Learn the drain rate: work finished over the busy time it took."""
+        now = time.perf_counter()
+        self._window_work += cost
+        if self.backlog == 0.0 and self._busy_since is not None:  # idle time is not work time
+            self._window_busy += now - self._busy_since
+            self._busy_since = None
+        if self._window_work >= self.LEARN_WORK:
+            busy = self._window_busy + (now - self._busy_since if self._busy_since else 0.0)
+            if busy > 0.0:
+                observed = self._window_work / busy
+                learnt = (1.0 - self.SMOOTHING) * self.rate + self.SMOOTHING * observed
+                self.rate = min(self.cores, max(self.cores / 20.0, learnt))
+            self._window_work = self._window_busy = 0.0
+            if self._busy_since is not None:
+                self._busy_since = now
 
 
 def arrival(scope: Scope) -> float:

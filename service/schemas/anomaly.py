@@ -68,7 +68,7 @@ class AnomalyRequest(BaseModel):
 
 class AnomalyResult(BaseModel):
     score: float = Field(ge=0.0, le=1.0, description="Higher = more anomalous.")
-    is_anomaly: bool = Field(description="score ≥ threshold.")
+    is_anomaly: bool = Field(description="score > threshold.")
     components: dict[str, float | None] = Field(
         description="Each part of the score: unphysical, outside_training_domain, isolation "
         "(density of the training domain), theory (supplied values vs the exact engine)."

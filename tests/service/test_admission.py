@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from starlette.exceptions import HTTPException
 
@@ -61,7 +63,7 @@ def test_cheap_requests_refused_behind_a_full_backlog_and_taken_after(artifact_d
     settings = Settings(artifact_dir=artifact_dir, request_deadline_seconds=0.5, workers=1)
     with make_client(settings) as c:
         admission = c.app.state.jpsi.admission
-        admission.cores = 1.0
+        admission.cores = admission.rate = 1.0
         with admission.admit(0.45):  # as if an expensive request were being computed
             r = c.post("/v1/exact/binned", json={"bins": [BIN] * 20, "PT": [1.0] * 20})
             assert r.status_code == 503, r.text
@@ -76,7 +78,25 @@ def test_cheap_requests_refused_behind_a_full_backlog_and_taken_after(artifact_d
 def test_a_request_over_the_deadline_alone_is_413(artifact_dir):
     settings = Settings(artifact_dir=artifact_dir, request_deadline_seconds=0.05, workers=1)
     with make_client(settings) as c:
-        c.app.state.jpsi.admission.cores = 1.0
+        c.app.state.jpsi.admission.cores = c.app.state.jpsi.admission.rate = 1.0
         r = c.post("/v1/exact/binned", json={"bins": [BIN] * 20, "PT": [1.0] * 20})
         assert r.status_code == 413 and "split" in r.json()["detail"]
         assert c.post("/v1/exact", json={"points": POINTS}).status_code == 200
+
+
+def test_the_speed_is_learnt_from_finished_work():
+    """Work that takes 4x its estimate teaches the worker to admit about 4x less."""
+    adm = Admission(deadline=1.0, cores=1.0)
+    for _ in range(30):
+        with adm.admit(0.01):
+            time.sleep(0.04)  # 0.01 s of estimated work takes 0.04 s here
+    assert 0.15 < adm.rate < 0.4
+    with adm.admit(0.05):  # an idle worker still takes what fits alone
+        with pytest.raises(HTTPException) as err, adm.admit(0.3):
+            pass  # (0.05 + 0.3) / rate > 1 s: refused, where 0.35 s of cores would fit
+        assert err.value.status_code == 503
+    fast = Admission(deadline=1.0, cores=1.0)
+    for _ in range(12):
+        with fast.admit(0.01):
+            pass  # faster than estimated: the rate stays at the cores, never above
+    assert fast.rate == 1.0
