@@ -21,7 +21,8 @@ from service.middleware import (
     RateLimitMiddleware,
     RequestContextMiddleware,
 )
-from service.routers import anomaly, exact, explain, health, models, pdf, predict, theory
+from service.routers import anomaly, exact, explain, health, models, pdf, predict, theory, v2
+from service.schemas import v2 as v2_schemas
 from service.schemas.theory import document_pdf_sets
 from service.settings import Settings
 from service.state import load_state
@@ -96,6 +97,7 @@ def _customise_openapi(app: FastAPI, settings: Settings) -> None:
     def openapi() -> dict:
         if app.openapi_schema is None:
             spec = base()
+            v2_schemas.document(spec)  # the V2 infer bodies, which the route parses itself
             for path, item in spec.get("paths", {}).items():
                 for operation in item.values():
                     responses = operation.setdefault("responses", {})
@@ -169,6 +171,12 @@ def _document_list_limits(spec: dict, settings: Settings) -> None:
         prop = schemas.get(model, {}).get("properties", {}).get(field)
         if prop is not None:
             prop["maxItems"] = min(limit, prop.get("maxItems", limit))
+    for model in ("PointColumns", "AnomalyColumns"):  # rows of a columnar request
+        columns = schemas.get(model, {})
+        props = [*columns.get("properties", {}).values()]
+        props += columns.get("patternProperties", {}).values()
+        for prop in props:
+            prop["maxItems"] = min(settings.max_points, prop.get("maxItems", settings.max_points))
     explain = schemas.get("ExplainRequest", {}).get("properties", {}).get("points")
     if explain is not None:  # its own limit, and the general one
         explain["maxItems"] = min(settings.max_points, explain.get("maxItems", settings.max_points))
@@ -196,7 +204,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     _customise_openapi(app, settings)
-    for module in (exact, predict, explain, anomaly, pdf, models, theory, health):
+    for module in (exact, predict, explain, anomaly, pdf, models, theory, health, v2):
         app.include_router(module.router)
     pages.install(app)
     # added innermost first: the request id and the metrics see every refusal below them
@@ -204,6 +212,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         BodyLimitMiddleware,
         limit=settings.max_body_bytes,
         timeout=settings.body_timeout_seconds,
+        bulk_limit=settings.max_arrow_bytes,
     )
     if settings.rate_limit_per_second:
         app.add_middleware(

@@ -5,8 +5,8 @@ CPU-bound throughout: called from plain ``def`` endpoints, so in the thread pool
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from itertools import chain
 from operator import itemgetter
 
@@ -131,9 +131,37 @@ def exact_points(
     )
 
 
-def predict_points(points, sqrt_s: float, channels, surrogate: Surrogate) -> bytes:
-    """/v1/predict: the physical domain as /v1/exact, then the ONNX model on valid points."""
-    x, z, Q, PT = columns(points, ("x", "z", "Q", "PT"))
+@dataclass(frozen=True)
+class Answer:
+    """Per-point results as arrays: what every wire format encodes (points JSON, columns,
+    Arrow, V2 tensors). ``y`` and each ``sigma`` column are NaN where not ``valid``."""
+
+    valid: np.ndarray
+    y: np.ndarray
+    sigma: dict[str, np.ndarray]
+    flags: dict[str, np.ndarray]
+    reasons: Callable[[int], list[str]]
+
+
+def exact_arrays(x, z, Q, PT, sqrt_s: float, names: Sequence[str], cfg) -> Answer:
+    """``physics.evaluate`` at the points (arrays), outputs ``names``, with ``cfg`` the
+    engine's ``TheoryConfig`` from ``theory_config``: the numbers of ``exact_points``."""
+    with np.errstate(all="ignore"):  # overflow at absurd inputs is caught just below
+        ev = physics.evaluate(x, z, Q, PT, sqrt_s=sqrt_s, theory=cfg)
+    valid, broken = finite_only(np.column_stack([ev[k] for k in physics.OUTPUTS]), ev.valid)
+    return Answer(
+        valid,
+        np.where(valid, ev.y, np.nan),
+        {k: np.where(valid, ev[k], np.nan) for k in names},
+        {name: mask & valid for name, mask in ev.flag_masks.items()},
+        lambda i: [NOT_FINITE] if broken[i] else ev.check.reasons(i),
+    )
+
+
+def predict_arrays(
+    x, z, Q, PT, sqrt_s: float, names: Sequence[str], surrogate: Surrogate
+) -> Answer:
+    """The physical domain as /v1/exact, then the ONNX model on valid points (arrays)."""
     # the surrogate's set was read at start-up, or there would be no surrogate
     check = check_domain(x, z, Q, PT, sqrt_s, physics.load_pdf(surrogate.pdf_set))
     valid = check.valid
@@ -148,21 +176,26 @@ def predict_points(points, sqrt_s: float, channels, surrogate: Surrogate) -> byt
     y = np.where(valid, check.y, np.nan)
     flags = {name: mask & valid for name, mask in check.flags.items()}
     flags[FLAG_TRAINING] = valid & ~surrogate.domain.contains_points(sqrt_s, x, z, Q, PT)
-    names = outputs(channels)
     col = {name: j for j, name in enumerate(physics.OUTPUTS)}
+    return Answer(
+        valid,
+        y,
+        {k: sigma[:, col[k]] for k in names},
+        flags,
+        lambda i: [NOT_FINITE] if broken[i] else check.reasons(i),
+    )
+
+
+def predict_points(points, sqrt_s: float, channels, surrogate: Surrogate) -> bytes:
+    """/v1/predict: the physical domain as /v1/exact, then the ONNX model on valid points."""
+    x, z, Q, PT = columns(points, ("x", "z", "Q", "PT"))
+    a = predict_arrays(x, z, Q, PT, sqrt_s, outputs(channels), surrogate)
     head = {
         "units": physics.UNITS,
         "sqrt_s": sqrt_s,
         "model": surrogate.info(),
     }
-    return encode_points(
-        head,
-        y,
-        {k: sigma[:, col[k]] for k in names},
-        valid,
-        flags,
-        lambda i: [NOT_FINITE] if broken[i] else check.reasons(i),
-    )
+    return encode_points(head, a.y, a.sigma, a.valid, a.flags, a.reasons)
 
 
 def exact_binned(

@@ -30,6 +30,8 @@ from service.logs import REQUEST_ID, request_id
 from service.metrics import Metrics
 
 OPERATIONS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+ARROW_STREAM = b"application/vnd.apache.arrow.stream"
 """Exempt from the overload and rate limits: orchestrators and scrapers must still get through."""
 
 access_log = logging.getLogger("service.access")
@@ -319,23 +321,37 @@ class BodyLimitMiddleware:
     answered here.
     """
 
-    def __init__(self, app: ASGIApp, limit: int, timeout: float):
+    def __init__(self, app: ASGIApp, limit: int, timeout: float, bulk_limit: int | None = None):
         self.app = app
         self.limit = limit
         self.timeout = timeout
+        self.bulk_limit = limit if bulk_limit is None else bulk_limit
+
+    def limit_for(self, scope: Scope) -> int:
+        """``bulk_limit`` for an Arrow stream or a V2 request with binary tensors (the header
+        Inference-Header-Content-Length), ``limit`` for every other body."""
+        if self.bulk_limit != self.limit:
+            media = (_header(scope, b"content-type") or b"").split(b";")[0].strip().lower()
+            if media == ARROW_STREAM or (
+                scope["path"].startswith("/v2/")
+                and _header(scope, b"inference-header-content-length") is not None
+            ):
+                return self.bulk_limit
+        return self.limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit_for(scope)
         declared = _header(scope, b"content-length")
         if declared is not None:
             try:
-                too_large = int(declared) > self.limit
+                too_large = int(declared) > limit
             except ValueError:
                 too_large = False  # the server refuses a malformed length before we see it
             if too_large:
-                await self._refuse(BodyTooLarge(self.limit), scope, receive, send)
+                await self._refuse(BodyTooLarge(limit), scope, receive, send)
                 return
         deadline = anyio.current_time() + self.timeout
         received = 0
@@ -356,8 +372,8 @@ class BodyLimitMiddleware:
                 raise BodyTimeout(self.timeout) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
-                    raise BodyTooLarge(self.limit)
+                if received > limit:
+                    raise BodyTooLarge(limit)
                 more_body = message.get("more_body", False)
             return message
 

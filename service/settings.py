@@ -51,6 +51,23 @@ class Settings(BaseSettings):
     max_bins: int = Field(100, ge=1, description="Bins per /v1/exact/binned request.")
     max_pt_values: int = Field(200, ge=1, description="PT values per /v1/exact/binned request.")
     max_body_bytes: int = Field(8 * MiB, ge=1024, description="Largest request body (bytes).")
+    max_arrow_rows: int = Field(
+        2_000_000,
+        ge=1,
+        description="Rows per bulk request: an Arrow stream (/v1/exact, /v1/predict, "
+        "/v1/anomaly) or a V2 infer request (per input tensor). Computed in chunks of "
+        "65 536 rows, so the server holds about 150 bytes a row of answer (2 M rows: ~0.3 GB, "
+        "well inside a 24 GB, 2-core machine; a 10^6-row request takes ~0.5 s of CPU).",
+    )
+    max_arrow_bytes: int = Field(
+        256 * MiB,
+        ge=1024,
+        description="Largest body (bytes) of an Arrow stream (Content-Type "
+        "application/vnd.apache.arrow.stream) or of a V2 infer request with binary tensors "
+        "(header Inference-Header-Content-Length); every other body has max_body_bytes. "
+        "Four float64 columns of max_arrow_rows rows take 64 MB: 256 MiB leaves room for "
+        "anomaly columns sigma.<output>.",
+    )
     threads: int = Field(
         4,
         ge=1,

@@ -115,5 +115,8 @@ def test_files_the_docs_name_exist(page):
     paths = set(
         re.findall(r"`([A-Za-z_][\w.-]*(?:/[\w.-]+)+\.(?:py|md|json|onnx|npy|lock))`", text)
     )
-    missing = sorted(p for p in paths if not (ROOT / p).exists())
+    # bench/results/ holds what benchmarks write when run (git-ignored), not repository files
+    missing = sorted(
+        p for p in paths if not p.startswith("bench/results/") and not (ROOT / p).exists()
+    )
     assert not missing, f"{page} names files that do not exist: {missing}"

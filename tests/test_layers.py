@@ -33,6 +33,7 @@ DISTRIBUTION_OF = {  # import name -> distribution, where they differ
     "httptools": "uvicorn",  # uvicorn[standard]
     "anyio": "starlette",  # a dependency of Starlette, which the service uses directly
     "typing_extensions": "pydantic",  # a dependency of pydantic
+    "pydantic_core": "pydantic",  # pydantic's own core (its errors: PydanticCustomError)
 }
 
 

@@ -37,6 +37,16 @@ def check_limits(data: Any, settings: Settings) -> None:
         items = data.get(field)
         if isinstance(items, list) and len(items) > limit:
             raise TooMany(field, len(items), limit)
+    columns = data.get("columns")
+    if isinstance(columns, dict):
+        for name, items in columns.items():
+            if isinstance(items, list) and len(items) > settings.max_points:
+                msg = (
+                    f"too many rows in column {str(name)[:64]}: {len(items)} given, "
+                    f"at most {settings.max_points} per JSON request (an Arrow stream takes "
+                    "more)"
+                )
+                raise Refused(["body", "columns", str(name)[:64]], msg, "too_long")
 
 
 def item_budget(settings: Settings) -> int:

@@ -3,32 +3,54 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from starlette.responses import Response
 
-from service import compute
+from service import bulk, compute
 from service.admission import estimate, run_admitted
 from service.bands import band_factor
-from service.routers.base import JSONBytes, OrjsonRoute, State
+from service.errors import invalid
+from service.routers.base import JSONBytes, State
+from service.routers.bulk import (
+    ARROW_ANSWER,
+    ARROW_BODY,
+    BulkRoute,
+    answer_admitted,
+    arrow_endpoint,
+    run_small_inline,
+    takes_arrow,
+    wants_arrow,
+)
 from service.schemas.binned import BinnedRequest, BinnedResponse
 from service.schemas.common import PROBLEM_RESPONSES
-from service.schemas.exact import ExactRequest, ExactResponse
+from service.schemas.exact import ExactColumnsResponse, ExactRequest, ExactResponse
 
-router = APIRouter(prefix="/v1/exact", tags=["predictions"], route_class=OrjsonRoute)
+router = APIRouter(prefix="/v1/exact", tags=["predictions"], route_class=BulkRoute)
 
 
 @router.post(
     "",
-    response_model=ExactResponse,
-    responses=PROBLEM_RESPONSES,
+    response_model=ExactResponse | ExactColumnsResponse,
+    responses={**PROBLEM_RESPONSES, 200: ARROW_ANSWER},
+    openapi_extra=ARROW_BODY,
     summary="Cross sections at points (exact engine)",
 )
-async def exact(body: ExactRequest, st: State, request: Request) -> JSONBytes:
+@takes_arrow(arrow_endpoint("exact"))
+async def exact(body: ExactRequest, st: State, request: Request) -> Response:
     """All eight channels and the totals at each point, from the exact engine: the fully
     differential dσ/(dx dz dQ² dP_T²) in pb/GeV⁴, with Q and P_T in GeV and √s in GeV.
     Unphysical points are answered in place with ``valid: false`` and the reasons. With
-    ``uncertainty``, each valid result carries its theory ``band`` (docs/theory.md)."""
-    cost = estimate("exact", len(body.points) * band_factor(body.uncertainty))
-    out = await run_admitted(
-        st.admission, request.scope, cost, compute.exact_points,
+    ``uncertainty``, each valid result carries its theory ``band`` (docs/theory.md).
+    ``columns`` instead of ``points``: the answer is by column; an Arrow IPC stream in (or
+    ``Accept: application/vnd.apache.arrow.stream``): an Arrow stream out."""
+    if body.columns is not None or wants_arrow(request):
+        if body.uncertainty is not None:
+            msg = "uncertainty bands are answered with points in JSON only, not by column"
+            raise invalid(["body", "uncertainty"], msg)
+        p = bulk.BulkParams(sqrt_s=body.sqrt_s, channels=body.channels, theory=body.theory)
+        return await answer_admitted("exact", body, p, st, request)
+    work = len(body.points) * band_factor(body.uncertainty)  # bands: the engine many times
+    out = await run_small_inline(
+        st.admission, request.scope, estimate("exact", work), work, compute.exact_points,
         body.points, body.sqrt_s, body.channels, body.theory, st.pdf_sets, body.uncertainty,
     )  # fmt: skip
     st.metrics.points.labels("exact").inc(len(body.points))

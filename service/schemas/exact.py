@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 import physics
 from physics.constants import SQRT_S_DEFAULT
+from service.schemas.columns import (
+    EXAMPLE_COLUMNS,
+    ONE_OF,
+    ColumnsAnswer,
+    PointColumns,
+    exactly_one,
+)
 from service.schemas.common import EXAMPLE_POINT, Channels, Point, SqrtS
 from service.schemas.theory import BandedPointResult, LdmeSetName, UncertaintyModel
 
@@ -57,19 +64,37 @@ class ExactRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
+            **ONE_OF,
             "examples": [
-                {"points": [EXAMPLE_POINT], "sqrt_s": SQRT_S_DEFAULT, "channels": ["total_U"]}
-            ]
+                {"points": [EXAMPLE_POINT], "sqrt_s": SQRT_S_DEFAULT, "channels": ["total_U"]},  # type: ignore[list-item]
+                {"columns": EXAMPLE_COLUMNS, "sqrt_s": SQRT_S_DEFAULT, "channels": ["total_U"]},
+            ],
         },
     )
 
-    points: list[Point] = Field(description="Kinematic points (at most 10 000 by default).")
+    # not nullable: the document says "exactly one of points and columns" (ONE_OF)
+    points: list[Point] = Field(
+        None,  # type: ignore[arg-type, assignment]
+        description="Kinematic points (at most 10 000 by default); or send columns.",
+    )
+    columns: PointColumns = Field(
+        None,  # type: ignore[arg-type, assignment]
+        description="The points by column instead of points: the answer is by column.",
+    )
     sqrt_s: SqrtS = SQRT_S_DEFAULT
     channels: Channels = None
     theory: Theory | None = None
     uncertainty: UncertaintyModel | None = Field(
-        None, description="Theory variations: adds a 'band' to every valid result."
+        None,
+        description="Theory variations: adds a 'band' to every valid result (with points "
+        "only, not with columns).",
     )
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_of(cls, data, handler):
+        exactly_one(data)
+        return handler(data)
 
 
 class ExactResponse(BaseModel):
@@ -77,3 +102,9 @@ class ExactResponse(BaseModel):
     sqrt_s: float
     theory: Theory = Field(description="The resolved theory: every default filled in.")
     results: list[BandedPointResult]
+
+
+class ExactColumnsResponse(ColumnsAnswer):
+    """The answer to a request with ``columns``."""
+
+    theory: Theory = Field(description="The resolved theory: every default filled in.")

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from physics.constants import SQRT_S_DEFAULT
+from service.schemas.columns import (
+    EXAMPLE_COLUMNS,
+    ONE_OF,
+    ColumnsAnswer,
+    PointColumns,
+    exactly_one,
+)
 from service.schemas.common import EXAMPLE_POINT, Channels, Point, PointResult, SqrtS
 
 
@@ -15,12 +22,32 @@ class PredictRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"points": [EXAMPLE_POINT], "sqrt_s": SQRT_S_DEFAULT}]},
+        json_schema_extra={
+            **ONE_OF,
+            "examples": [
+                {"points": [EXAMPLE_POINT], "sqrt_s": SQRT_S_DEFAULT},  # type: ignore[list-item]
+                {"columns": EXAMPLE_COLUMNS, "sqrt_s": SQRT_S_DEFAULT, "channels": ["total_U"]},
+            ],
+        },
     )
 
-    points: list[Point] = Field(description="Kinematic points (at most 10 000 by default).")
+    # not nullable: the document says "exactly one of points and columns" (ONE_OF)
+    points: list[Point] = Field(
+        None,  # type: ignore[arg-type, assignment]
+        description="Kinematic points (at most 10 000 by default); or send columns.",
+    )
+    columns: PointColumns = Field(
+        None,  # type: ignore[arg-type, assignment]
+        description="The points by column instead of points: the answer is by column.",
+    )
     sqrt_s: SqrtS = SQRT_S_DEFAULT
     channels: Channels = None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_of(cls, data, handler):
+        exactly_one(data)
+        return handler(data)
 
 
 class ModelInfo(BaseModel):
@@ -34,3 +61,9 @@ class PredictResponse(BaseModel):
     sqrt_s: float
     model: ModelInfo
     results: list[PointResult]
+
+
+class PredictColumnsResponse(ColumnsAnswer):
+    """The answer to a request with ``columns``."""
+
+    model: ModelInfo

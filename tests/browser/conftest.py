@@ -39,7 +39,9 @@ SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 LOCAL_HOSTS = {"127.0.0.1"}
 
 
-@pytest.fixture(scope="session")
+# per module, not per session: Playwright's sync API keeps an event loop running on this
+# thread while it is open, and asyncio.run() in a later test of the same worker would fail
+@pytest.fixture(scope="module")
 def browser() -> Iterator:
     if SKIP:
         pytest.skip("JPSI_SKIP_BROWSER_TESTS=1: browser tests skipped on purpose")

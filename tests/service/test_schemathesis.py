@@ -36,10 +36,34 @@ CONFIG = SchemathesisConfig.from_dict(
                         "expected-statuses": ["2xx", "401", "404", "409", "422", "429", "5xx"]
                     }
                 },
-            }
+            },
+            # columns of different lengths (JSON Schema cannot say "same length"), and an
+            # Arrow body that is not an Arrow stream (a binary string to JSON Schema): 422
+            *(
+                {
+                    "include-path": path,
+                    "checks": {
+                        "positive_data_acceptance": {
+                            "expected-statuses": ["2xx", "401", "404", "409", "422", "429", "5xx"]
+                        }
+                    },
+                }
+                for path in ("/v1/exact", "/v1/predict", "/v1/anomaly")
+            ),
+            # V2 infer: the protocol's tensors are checked by the route, 400 for a bad one
+            {
+                "include-path-regex": "^/v2/models/.*/infer$",
+                "checks": {
+                    "positive_data_acceptance": {
+                        "expected-statuses": ["2xx", "400", "401", "404", "409", "429", "5xx"]
+                    }
+                },
+            },
         ]
     }
 )
+# an Arrow body is a binary string to JSON Schema: sent as the octet stream it is
+schemathesis.serializer.alias("application/vnd.apache.arrow.stream", "application/octet-stream")
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP, config=CONFIG)
 
 
