@@ -11,4 +11,5 @@ Above ``physics`` (which it imports) and below ``service`` and ``training``
 - ``surrogate``: the surrogate artifact ready to run;
 - ``shapley``: exact Shapley values of log10 σ and the explainer;
 - ``anomaly``: the anomaly scorer.
+- ``bands``: theory bands at points as the service answers them (also jpsi-score's).
 """
