@@ -28,6 +28,17 @@ SqrtS = Annotated[
     ),
 ]
 
+PdfSetName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=200,
+        description="LHAPDF6 set name, one of those installed (listed by /v1/models); "
+        "default: the service's JPSI_PDF_SET.",
+        examples=[physics.DEFAULT_PDF_SET],
+    ),
+]
+
 Channels = Annotated[
     list[Output] | None,
     Field(

@@ -15,7 +15,7 @@ from service.schemas.columns import (
     PointColumns,
     exactly_one,
 )
-from service.schemas.common import EXAMPLE_POINT, Channels, Point, SqrtS
+from service.schemas.common import EXAMPLE_POINT, Channels, PdfSetName, Point, SqrtS
 from service.schemas.theory import BandedPointResult, LdmeSetName, UncertaintyModel
 
 _D = physics.LDME()
@@ -40,14 +40,7 @@ class Theory(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    pdf_set: str = Field(
-        physics.DEFAULT_PDF_SET,
-        min_length=1,
-        max_length=200,
-        description="LHAPDF6 set name, one of those installed (listed by /v1/models); "
-        "default: the service's JPSI_PDF_SET.",
-        examples=[physics.DEFAULT_PDF_SET],
-    )
+    pdf_set: PdfSetName = physics.DEFAULT_PDF_SET
     quarks: Literal["full", "ud"] = Field(
         "full", description="'full': u, ū, d, d̄, s, s̄; 'ud': u and d only (original study)."
     )

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypedDict
 
 import physics
-from service.schemas.common import Finite
+from service.schemas.common import Finite, PdfSetName
 
 Flavour = Literal[-6, -5, -4, -3, -2, -1, 1, 2, 3, 4, 5, 6, 21]
 DEFAULT_FLAVOURS: list[Flavour] = [21, -3, -2, -1, 1, 2, 3]
@@ -33,13 +33,7 @@ class PdfRequest(BaseModel):
         },
     )
 
-    pdf_set: str = Field(
-        physics.DEFAULT_PDF_SET,
-        min_length=1,
-        max_length=200,
-        description="LHAPDF6 set name, one of those installed (listed by /v1/models); "
-        "default: the service's JPSI_PDF_SET.",
-    )
+    pdf_set: PdfSetName = physics.DEFAULT_PDF_SET
     points: list[PdfPoint] = Field(description="(x, Q) points, at most 10 000 by default.")
     flavours: list[Flavour] = Field(
         DEFAULT_FLAVOURS, min_length=1, description="PDG ids: 21 gluon, 1..6 d u s c b t, <0 anti."
