@@ -5,19 +5,22 @@
 FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_COMPILE=0 PYTHONDONTWRITEBYTECODE=1
 WORKDIR /src
-RUN python -m venv /opt/venv
+# no pip or setuptools inside the virtualenv (23 MB the service never runs): the base image's
+# pip installs into it
+RUN python -m venv --without-pip /opt/venv
 COPY pyproject.toml requirements.lock README.md ./
 # only the layers the service runs: physics, runtime and service (training stays out)
 COPY physics ./physics
 COPY runtime ./runtime
 COPY service ./service
-# The base install is exactly the serving set (numpy, onnxruntime, FastAPI/Starlette/uvicorn,
+# The base install is exactly the serving set (numpy, onnxruntime, pyarrow, FastAPI/uvicorn,
 # pydantic, orjson, prometheus-client, and pythia8mc for its PDF grids): training, tests and
 # development tools are extras (pyproject.toml) and never enter the image. Binary wheels only,
 # every version pinned by the constraints file. Pythia's documentation is dropped; then prove
 # the service imports, finds its PDF set and the assets of /docs, /redoc and /explore.
 RUN --mount=type=cache,target=/root/.cache/pip \
-    /opt/venv/bin/pip install --only-binary=:all: -c requirements.lock . \
+    python -m pip --python /opt/venv/bin/python install --only-binary=:all: \
+      -c requirements.lock . \
  && rm -rf /opt/venv/share/Pythia8/htmldoc /opt/venv/share/Pythia8/pdfdoc \
  && /opt/venv/bin/python -c "import service.app, physics; physics.load_pdf()" \
  && /opt/venv/bin/python -c "from service.pages import STATIC_DIR as d; \
