@@ -135,11 +135,15 @@ class AnomalyScorer:
         self._input = session.get_inputs()[0].name
 
     @classmethod
-    def from_artifacts(cls, directory, pdf_set: str = physics.DEFAULT_PDF_SET) -> AnomalyScorer:
-        """The scorer of a verified set; ``pdf_set`` is that of the exact engine and the
-        domain rules (the service's default set)."""
+    def from_artifacts(
+        cls, directory, pdf_set: str = physics.DEFAULT_PDF_SET, manifest: dict | None = None
+    ) -> AnomalyScorer:
+        """The scorer of a set, sha256-checked here unless ``manifest`` is given, already
+        verified (``runtime.artifacts.load_registry`` verifies every set once at start-up);
+        ``pdf_set`` is that of the exact engine and the domain rules (the service's default)."""
         directory = Path(directory)
-        manifest = read_verified_manifest(directory)
+        if manifest is None:
+            manifest = read_verified_manifest(directory)
         return cls(onnx_session(directory / "isolation.onnx"), manifest, pdf_set)
 
     def isolation_raw(self, points: np.ndarray, sqrt_s) -> np.ndarray:

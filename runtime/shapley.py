@@ -240,13 +240,16 @@ def onnx_surrogate_model(
     return f
 
 
-def load_background(directory) -> tuple[np.ndarray, dict]:
-    """Background [m, 4] (x, z, Q, P_T) and manifest from ``artifacts/explain``, sha256-checked.
+def load_background(directory, manifest: dict | None = None) -> tuple[np.ndarray, dict]:
+    """Background [m, 4] (x, z, Q, P_T) and manifest from ``artifacts/explain``, sha256-checked
+    here unless ``manifest`` is given, already verified (``runtime.artifacts.load_registry``
+    verifies every set once at start-up).
 
     Raises ``ValueError`` if a checksum or the column layout does not match.
     """
     directory = Path(directory)
-    manifest = read_verified_manifest(directory)
+    if manifest is None:
+        manifest = read_verified_manifest(directory)
     if tuple(manifest["columns"]) != FEATURES:
         raise ValueError(f"background columns {manifest['columns']} != {list(FEATURES)}")
     background = np.load(directory / "background.npy", allow_pickle=False)
@@ -298,8 +301,11 @@ class Explainer:
         self.pdf_sets = {"exact": pdf_set, "surrogate": surrogate_pdf_set}
 
     @classmethod
-    def from_artifacts(cls, directory, session=None, **pdf_sets: str) -> Explainer:
-        background, manifest = load_background(directory)
+    def from_artifacts(
+        cls, directory, session=None, manifest: dict | None = None, **pdf_sets: str
+    ) -> Explainer:
+        """The explainer of a set (``manifest``: already verified, see ``load_background``)."""
+        background, manifest = load_background(directory, manifest)
         return cls(background, manifest, session, **pdf_sets)
 
     def model(self, model: str, target: str, sqrt_s: float) -> ModelFn:

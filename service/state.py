@@ -94,6 +94,7 @@ def load_state(settings: Settings, metrics: Metrics) -> ServiceState:
         try:
             state.explainer = Explainer.from_artifacts(
                 art.path,
+                manifest=art.manifest,  # verified by load_registry: once at start-up
                 session=surrogate.session if surrogate is not None else None,
                 pdf_set=settings.pdf_set,
                 surrogate_pdf_set=surrogate.pdf_set if surrogate is not None else settings.pdf_set,
@@ -103,7 +104,9 @@ def load_state(settings: Settings, metrics: Metrics) -> ServiceState:
     art = state.registry.get("anomaly")
     if art is not None:
         try:
-            state.anomaly = AnomalyScorer.from_artifacts(art.path, pdf_set=settings.pdf_set)
+            state.anomaly = AnomalyScorer.from_artifacts(
+                art.path, pdf_set=settings.pdf_set, manifest=art.manifest
+            )
         except Exception as exc:  # manifest errors or onnxruntime's own exception types
             art.loaded, art.reason = False, f"unusable anomaly model: {type(exc).__name__}: {exc}"
     for reason in state.reasons():

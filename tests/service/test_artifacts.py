@@ -74,3 +74,28 @@ def test_hidden_and_unreadable_sets(tmp_path, monkeypatch):
     assert reg.get("surrogate") is not None
     assert "Permission denied" in reg.artifacts["locked"].reason
     assert any("locked" in p for p in reg.problems())
+
+
+def test_every_artifact_file_is_hashed_once_at_start_up(monkeypatch):
+    from collections import Counter
+
+    from runtime import artifacts
+    from service import Settings
+    from tests.service.conftest import REPO_ARTIFACTS, make_client
+
+    hashed: Counter = Counter()
+    real = artifacts.sha256_file
+
+    def counting(path, *args, **kwargs):
+        hashed[str(path)] += 1
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(artifacts, "sha256_file", counting)
+    with make_client(Settings(artifact_dir=REPO_ARTIFACTS)) as c:
+        assert c.get("/readyz").status_code == 200
+    listed = sum(
+        len(json.loads((d / "manifest.json").read_text())["files"])
+        for d in REPO_ARTIFACTS.iterdir()
+        if (d / "manifest.json").is_file()
+    )
+    assert len(hashed) == listed and set(hashed.values()) == {1}
