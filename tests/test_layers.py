@@ -30,7 +30,7 @@ DISTRIBUTION_OF = {  # import name -> distribution, where they differ
     "pydantic_settings": "pydantic-settings",
     "starlette": "starlette",
     "uvicorn": "uvicorn",
-    "httptools": "uvicorn",  # uvicorn[standard]
+    "httptools": "httptools",
     "anyio": "starlette",  # a dependency of Starlette, which the service uses directly
     "typing_extensions": "pydantic",  # a dependency of pydantic
     "pydantic_core": "pydantic",  # pydantic's own core (its errors: PydanticCustomError)
