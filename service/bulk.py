@@ -425,6 +425,21 @@ def _lists(rows: Sequence[tuple[int, list[str]]], start: int, n: int) -> pa.Arra
     return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, type=pa.utf8()))
 
 
+def _flag_lists(flags: Mapping[str, np.ndarray], n: int) -> pa.Array:
+    """list<utf8> of the flags set on each of ``n`` rows, in the order of ``flags``: the same
+    lists as ``_lists(flag_rows(flags))``, built without a Python loop over the rows (a third of
+    the rows of a typical file are flagged)."""
+    names = list(flags)
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    if not names:
+        return pa.ListArray.from_arrays(pa.array(offsets), pa.array([], type=pa.utf8()))
+    table = np.column_stack([np.asarray(flags[k], dtype=bool) for k in names])
+    _, cols = np.nonzero(table)  # row by row, each row's flags in the order of ``names``
+    np.cumsum(table.sum(axis=1), out=offsets[1:])
+    values = pa.array(names, type=pa.utf8()).take(pa.array(cols, type=pa.int32()))
+    return pa.ListArray.from_arrays(pa.array(offsets), values)
+
+
 def arrow_schema(names: Sequence[str], metadata: Mapping[str, object]) -> pa.Schema:
     fields = [pa.field("valid", pa.bool_(), nullable=False), pa.field("y", pa.float64())]
     fields += [pa.field(k, pa.float64()) for k in names]
@@ -448,7 +463,7 @@ def arrow_batch(c: Chunk, schema: pa.Schema) -> pa.RecordBatch:
     validity = pa.py_buffer(np.packbits(c.valid, bitorder="little")) if nulls else None
     arrays = [pa.array(c.valid), _floats(c.y, validity, nulls)]
     arrays += [_floats(c.sigma[k], validity, nulls) for k in c.sigma]
-    arrays += [_lists(c.errors, c.start, n), _lists(flag_rows(c.flags, c.start), c.start, n)]
+    arrays += [_lists(c.errors, c.start, n), _flag_lists(c.flags, n)]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 

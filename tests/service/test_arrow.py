@@ -286,3 +286,14 @@ def test_a_registered_ldme_set_by_name_in_the_query(client):
     assert json.loads(table.schema.metadata[b"theory"])["ldme_set"] == DEFAULT_LDME_SET
     body = refused(client.post("/v1/exact?ldme_set=NoSuchSet", content=stream(COLS), headers=ARROW))
     assert body["errors"][0]["loc"][0] == "query"
+
+
+@pytest.mark.parametrize("n", [0, 1, 9, 5000])
+def test_flag_lists_without_a_row_loop_equal_the_row_by_row_lists(n):
+    from service.bulk import _flag_lists, _lists, flag_rows
+
+    rng = np.random.default_rng(n)
+    names = ("outside_tmd_region", "outside_acceptance", "z_above_0.9", "outside_training_domain")
+    flags = {k: rng.random(n) < p for k, p in zip(names, (0.2, 0.3, 0.1, 0.05), strict=True)}
+    assert _flag_lists(flags, n).equals(_lists(flag_rows(flags, 3), 3, n))
+    assert _flag_lists({}, n).equals(_lists([], 0, n))
