@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 import physics
-from service.schemas.common import Finite
+from physics.constants import SQRT_S_DEFAULT
+from service.schemas.common import Channels, Finite, Point, SqrtS
 
 COORDINATES = ("x", "z", "Q", "PT")
 SIGMA_PREFIX = "sigma."
@@ -169,3 +170,28 @@ def exactly_one(data: Any) -> None:
     kind = PydanticCustomError("missing" if not has_points else "value_error", msg)
     error: InitErrorDetails = {"type": kind, "loc": (where,), "input": None}
     raise ValidationError.from_exception_data("request", [error])
+
+
+class PointsOrColumns(BaseModel):
+    """The kinematic part of a point request: ``points`` or ``columns`` (exactly one), √s and
+    the outputs wanted. /v1/exact and /v1/predict add their own fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # not nullable: the document says "exactly one of points and columns" (ONE_OF)
+    points: list[Point] = Field(
+        None,  # type: ignore[arg-type, assignment]
+        description="Kinematic points (at most 10 000 by default); or send columns.",
+    )
+    columns: PointColumns = Field(
+        None,  # type: ignore[arg-type, assignment]
+        description="The points by column instead of points: the answer is by column.",
+    )
+    sqrt_s: SqrtS = SQRT_S_DEFAULT
+    channels: Channels = None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_of(cls, data, handler):
+        exactly_one(data)
+        return handler(data)

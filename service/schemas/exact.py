@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 import physics
 from physics.constants import SQRT_S_DEFAULT
@@ -12,10 +12,9 @@ from service.schemas.columns import (
     EXAMPLE_COLUMNS,
     ONE_OF,
     ColumnsAnswer,
-    PointColumns,
-    exactly_one,
+    PointsOrColumns,
 )
-from service.schemas.common import EXAMPLE_POINT, Channels, PdfSetName, Point, SqrtS
+from service.schemas.common import EXAMPLE_POINT, PdfSetName
 from service.schemas.theory import BandedPointResult, LdmeSetName, UncertaintyModel
 
 _D = physics.LDME()
@@ -53,7 +52,7 @@ class Theory(BaseModel):
     )
 
 
-class ExactRequest(BaseModel):
+class ExactRequest(PointsOrColumns):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
@@ -65,29 +64,12 @@ class ExactRequest(BaseModel):
         },
     )
 
-    # not nullable: the document says "exactly one of points and columns" (ONE_OF)
-    points: list[Point] = Field(
-        None,  # type: ignore[arg-type, assignment]
-        description="Kinematic points (at most 10 000 by default); or send columns.",
-    )
-    columns: PointColumns = Field(
-        None,  # type: ignore[arg-type, assignment]
-        description="The points by column instead of points: the answer is by column.",
-    )
-    sqrt_s: SqrtS = SQRT_S_DEFAULT
-    channels: Channels = None
     theory: Theory | None = None
     uncertainty: UncertaintyModel | None = Field(
         None,
         description="Theory variations: adds a 'band' to every valid result (with points "
         "only, not with columns).",
     )
-
-    @model_validator(mode="wrap")
-    @classmethod
-    def _one_of(cls, data, handler):
-        exactly_one(data)
-        return handler(data)
 
 
 class ExactResponse(BaseModel):

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from physics.constants import SQRT_S_DEFAULT
 from service.schemas.columns import (
     EXAMPLE_COLUMNS,
     ONE_OF,
     ColumnsAnswer,
-    PointColumns,
-    exactly_one,
+    PointsOrColumns,
 )
-from service.schemas.common import EXAMPLE_POINT, Channels, Point, PointResult, SqrtS
+from service.schemas.common import EXAMPLE_POINT, PointResult
 
 
-class PredictRequest(BaseModel):
+class PredictRequest(PointsOrColumns):
     """As /v1/exact without ``theory``: the surrogate is tied to the theory it learnt."""
 
     model_config = ConfigDict(
@@ -30,24 +29,6 @@ class PredictRequest(BaseModel):
             ],
         },
     )
-
-    # not nullable: the document says "exactly one of points and columns" (ONE_OF)
-    points: list[Point] = Field(
-        None,  # type: ignore[arg-type, assignment]
-        description="Kinematic points (at most 10 000 by default); or send columns.",
-    )
-    columns: PointColumns = Field(
-        None,  # type: ignore[arg-type, assignment]
-        description="The points by column instead of points: the answer is by column.",
-    )
-    sqrt_s: SqrtS = SQRT_S_DEFAULT
-    channels: Channels = None
-
-    @model_validator(mode="wrap")
-    @classmethod
-    def _one_of(cls, data, handler):
-        exactly_one(data)
-        return handler(data)
 
 
 class ModelInfo(BaseModel):
