@@ -27,3 +27,6 @@ def theory(st: State) -> TheoryInfo:
         pdf_sets=st.pdf_sets.installed,
         default_pdf_set=st.pdf_sets.default,
     )
+
+
+router.add_api_route("/theory", theory, methods=["HEAD"], include_in_schema=False)

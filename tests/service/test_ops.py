@@ -135,7 +135,7 @@ def test_metric_labels_come_from_a_fixed_set(artifact_dir):
     assert 'route="/v1/exact",status="401"' in text
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/v1/models", "/metrics"])
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/v1/models", "/v1/theory", "/metrics"])
 def test_head_answers_like_get_without_a_body(client, path):
     get = client.get(path)
     head = client.head(path)
