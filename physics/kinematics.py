@@ -14,6 +14,7 @@ z > 0.9 near the fragmentation formulas' z → 1 singularity.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -175,10 +176,39 @@ def check_domain(x, z, Q, PT, sqrt_s, grid) -> DomainCheck:
     )
 
 
+def check_point(
+    x: float, z: float, Q: float, PT: float, sqrt_s: float, grid
+) -> tuple[bool, float, tuple[bool, bool, bool]]:
+    """``check_domain`` for one point in plain floats: (valid, y, flags in ``FLAGS`` order).
+
+    The same operations in the same order on IEEE doubles, so the verdict and y are bit for
+    bit those of ``check_domain`` (tests/physics/test_kinematics.py checks); used where one
+    point at a time is cheaper than numpy's per-call cost. y is NaN when x, Q or √s is out
+    of range. ``ZeroDivisionError`` if x S underflows to 0, which numpy answers with inf.
+    """
+    bad_x = not (x > 0.0 and x < 1.0)
+    bad_q = not (Q > 0.0 and math.isfinite(Q))
+    bad_s = not (sqrt_s > 0.0 and math.isfinite(sqrt_s))
+    if bad_x or bad_q or bad_s:
+        return False, math.nan, (False, False, False)
+    y = inelasticity(x, Q, sqrt_s)
+    valid = (
+        z > 0.0 and z < 1.0
+        and PT >= 0.0 and math.isfinite(PT)
+        and not y > 1.0
+        and not w_squared(x, Q) < W_THRESHOLD**2
+        and not (x < grid.x_min or x > grid.x_max)
+        and not (Q < grid.q_min or Q > grid.q_max)
+    )  # fmt: skip
+    flags = (PT > 0.5 * z * Q, y < Y_ACCEPTANCE[0] or y > Y_ACCEPTANCE[1], z > Z_SINGULAR)
+    return valid, y, flags
+
+
 __all__ = [
     "FLAGS",
     "DomainCheck",
     "check_domain",
+    "check_point",
     "inelasticity",
     "w_squared",
     "x_range_physical",

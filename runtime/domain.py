@@ -87,6 +87,19 @@ class TrainingDomain:
                 & (w_squared(x, Q) >= self.W_min**2)
             )  # fmt: skip
 
+    def contains_point(self, sqrt_s: float, x: float, z: float, Q: float, PT: float) -> bool:
+        """``contains_points`` for one point in plain floats, bit for bit (a test checks).
+        ``ZeroDivisionError`` where numpy would divide by zero."""
+        return (
+            self.sqrt_s[0] <= sqrt_s <= self.sqrt_s[1]
+            and self.Q[0] <= Q <= self.Q[1]
+            and self.z[0] <= z <= self.z[1]
+            and 0.0 < x < 1.0
+            and self.PT[0] <= PT <= min(self.PT_max_over_zQ * z * Q, self.PT[1])
+            and self.y[0] <= inelasticity(x, Q, sqrt_s) <= self.y[1]
+            and w_squared(x, Q) >= self.W_min**2
+        )
+
     def contains(self, features: np.ndarray) -> np.ndarray:
         """Mask of rows of ``features`` ([N, 5] in ``SURROGATE_FEATURES`` order) inside."""
         rs, x, z, Q, PT = np.asarray(features, dtype=float).T

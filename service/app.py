@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from physics.pdf import available_sets
 from service import errors, pages
+from service.fastpath import FastPathMiddleware
 from service.metrics import Metrics
 from service.middleware import (
     OPERATIONS,
@@ -208,6 +209,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     pages.install(app)
     # added innermost first: the request id and the metrics see every refusal below them
+    if settings.fast_path:
+        app.add_middleware(FastPathMiddleware)
     app.add_middleware(
         BodyLimitMiddleware,
         limit=settings.max_body_bytes,

@@ -17,7 +17,8 @@ import math
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Generator
+from typing import Any
 
 import anyio
 from fastapi.routing import iter_route_contexts
@@ -143,6 +144,8 @@ class MetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics):
         self.app = app
         self.metrics = metrics
+        # labels() validates and locks on every call (~2.5 µs): each series is looked up once
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -161,10 +164,15 @@ class MetricsMiddleware:
             await self.app(scope, receive, recording_send)
         finally:
             # every label from a fixed set: route templates, METHODS, status codes we send
-            template = route_template(scope)
-            method = method_label(scope)
-            self.metrics.requests.labels(template, method, str(status)).inc()
-            self.metrics.latency.labels(template, method).observe(time.perf_counter() - start)
+            key = (route_template(scope), method_label(scope), status)
+            series = self._series.get(key)
+            if series is None:
+                series = self._series[key] = (
+                    self.metrics.requests.labels(key[0], key[1], str(status)),
+                    self.metrics.latency.labels(key[0], key[1]),
+                )
+            series[0].inc()
+            series[1].observe(time.perf_counter() - start)
 
 
 class OverloadMiddleware:
@@ -298,6 +306,43 @@ class RateLimitMiddleware:
         await self.app(scope, receive, send)
 
 
+class _Resumed:
+    """Awaits the rest of a coroutine already stepped once (``first``: what it yielded)."""
+
+    def __init__(self, coro: Coroutine[Any, Any, Message], first: Any):
+        self.coro, self.first = coro, first
+
+    def __await__(self) -> Generator[Any, Any, Message]:
+        step = self.first
+        while True:  # what ``await`` does, from the second step on
+            try:
+                try:
+                    sent = yield step
+                except BaseException as exc:  # a cancellation (the timeout): into the coroutine
+                    step = self.coro.throw(exc)
+                else:
+                    step = self.coro.send(sent)
+            except StopIteration as done:
+                return done.value
+
+
+async def _within(seconds: float, receive: Receive) -> Message:
+    """``await receive()``, TimeoutError after ``seconds``. A message that is ready (the body
+    of a small request has usually arrived with its head) costs no timer: the receive is
+    stepped once, and only if it has to wait does the wait get a deadline (a cancel scope
+    costs ~10 µs, a fifth of a one-point request)."""
+    pending = receive()
+    if not isinstance(pending, Coroutine):
+        with anyio.fail_after(seconds):
+            return await pending
+    try:
+        first = pending.send(None)
+    except StopIteration as done:
+        return done.value
+    with anyio.fail_after(seconds):
+        return await _Resumed(pending, first)
+
+
 class BodyTooLarge(HTTPException):
     def __init__(self, limit: int):
         # the rest of the body is not read: the connection cannot be reused
@@ -366,8 +411,7 @@ class BodyLimitMiddleware:
             if remaining <= 0:
                 raise BodyTimeout(self.timeout)
             try:
-                with anyio.fail_after(remaining):
-                    message = await receive()
+                message = await _within(remaining, receive)
             except TimeoutError:
                 raise BodyTimeout(self.timeout) from None
             if message["type"] == "http.request":

@@ -107,6 +107,13 @@ class Settings(BaseSettings):
         "alone would take longer gets 413. The largest default request (binned, 100 bins × "
         "200 P_T) is estimated at 1.7 s.",
     )
+    fast_path: bool = Field(
+        True,
+        description="Answer small plain surrogate requests (/v1/predict and V2 jpsi-surrogate "
+        "JSON infer, at most 16 points, all physical) without the framework's routing and "
+        "validation, behind every guard: the same bytes in a third of the time "
+        "(service/fastpath.py). Off: every request goes through the routes.",
+    )
     rate_limit_per_second: float | None = Field(
         None,
         gt=0,
