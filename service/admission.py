@@ -1,7 +1,7 @@
 """Admission by cost: a request is taken only if it can finish within the deadline.
 
-The in-flight limit of ``OverloadMiddleware`` counts requests, but one binned request of
-100 bins × 200 P_T values costs as much as ~500 one-point requests. So after a request is
+The in-flight limit of ``service.middleware.Guards`` counts requests, but one binned request
+of 100 bins × 200 P_T values costs as much as ~500 one-point requests. So after a request is
 validated, and before its work goes to the thread pool, its cost is estimated in seconds
 of one core (``COST``) and added to the worker's backlog of admitted work. The request is
 refused at once with 503 and ``Retry-After`` when the backlog, spread over the cores this

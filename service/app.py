@@ -13,15 +13,7 @@ from physics.pdf import available_sets
 from service import errors, pages
 from service.fastpath import FastPathMiddleware
 from service.metrics import Metrics
-from service.middleware import (
-    OPERATIONS,
-    ApiKeyMiddleware,
-    BodyLimitMiddleware,
-    MetricsMiddleware,
-    OverloadMiddleware,
-    RateLimitMiddleware,
-    RequestContextMiddleware,
-)
+from service.middleware import OPERATIONS, Guards
 from service.routers import anomaly, exact, explain, health, models, pdf, predict, theory, v2
 from service.schemas import v2 as v2_schemas
 from service.schemas.theory import document_pdf_sets
@@ -202,40 +194,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url=None,  # service.pages serves /docs and /redoc from local assets
         redoc_url=None,
         openapi_tags=pages.OPENAPI_TAGS,
+        # FastAPI's OpenTelemetry hooks cost ~5 µs a request, checking for a provider that
+        # is never configured here: the service has its Prometheus metrics and request ids
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     errors.install(app)
     _customise_openapi(app, settings)
     for module in (exact, predict, explain, anomaly, pdf, models, theory, health, v2):
         app.include_router(module.router)
     pages.install(app)
-    # added innermost first: the request id and the metrics see every refusal below them
-    if settings.fast_path:
+    if settings.fast_path:  # innermost: what it answers has passed every guard
         app.add_middleware(FastPathMiddleware)
     app.add_middleware(
-        BodyLimitMiddleware,
-        limit=settings.max_body_bytes,
-        timeout=settings.body_timeout_seconds,
-        bulk_limit=settings.max_arrow_bytes,
-    )
-    if settings.rate_limit_per_second:
-        app.add_middleware(
-            RateLimitMiddleware,
-            rate=settings.rate_limit_per_second,
-            size=settings.bucket_size,
-            by_api_key=settings.api_key is not None,
-            # a page load fetches several static assets at once: only the API is limited
-            exempt=OPERATIONS | OPEN_PATHS,
-        )
-    if settings.api_key:
-        key = settings.api_key.get_secret_value()
-        app.add_middleware(ApiKeyMiddleware, key=key, open_paths=OPEN_PATHS)
-    app.add_middleware(
-        OverloadMiddleware,
-        limit=settings.max_concurrent_requests,
+        Guards,
+        metrics=metrics,
+        body_limit=settings.max_body_bytes,
+        body_timeout=settings.body_timeout_seconds,
+        bulk_body_limit=settings.max_arrow_bytes,
+        max_in_flight=settings.max_concurrent_requests,
         retry_after=settings.retry_after_seconds,
+        api_key=settings.api_key.get_secret_value() if settings.api_key else None,
+        open_paths=OPEN_PATHS,
+        rate=settings.rate_limit_per_second,
+        bucket_size=settings.bucket_size,
+        rate_by_api_key=settings.api_key is not None,
+        # a page load fetches several static assets at once: only the API is limited
+        rate_exempt=OPERATIONS | OPEN_PATHS,
+        log_access=settings.access_log,
     )
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
-    app.add_middleware(RequestContextMiddleware, log_access=settings.access_log)
     app.state.metrics = metrics
     app.state.settings = settings
     return app

@@ -19,6 +19,7 @@ does not depend on which of the two answered.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -38,6 +39,7 @@ from physics.kinematics import FLAGS, check_point
 from runtime.surrogate import FLAG_TRAINING, Surrogate
 from service.admission import arrival, estimate
 from service.encode import _valid_templates
+from service.http import OPEN_REQUESTS
 from service.routers.base import JSONBytes, has_duplicate_keys
 from service.routers.bulk import bulk_cost
 from service.schemas.columns import COORDINATES
@@ -70,6 +72,13 @@ TENSOR_KEYS = frozenset({"name", "shape", "datatype", "data"})
 KNOWN_OUTPUTS = frozenset(physics.OUTPUTS)
 FLAG_NAMES = (*FLAGS, FLAG_TRAINING)
 """The flags of a /v1/predict point, in the order the route lists them."""
+
+V1_UNITS = b'{"units":' + orjson.dumps(physics.UNITS) + b',"sqrt_s":'
+V2_HEAD = b'{"model_name":"jpsi-surrogate","model_version":' + orjson.dumps(VERSION) + b","
+V2_VALID = b'{"name":"valid","datatype":"BOOL","shape":[%s],"data":[%s]}'
+V2_TENSOR = b',{"name":%s,"datatype":"FP64","shape":[%s],"data":[%s]}'
+V2_NAMES = [orjson.dumps(name) for name in OUTPUT_NAMES[1:]]
+"""y and the outputs, in the order of the route's answer (after valid)."""
 
 
 class Decline(Exception):
@@ -114,12 +123,16 @@ class Batcher:
     multiple of ``PAD_ROWS``, so a row's σ does not depend on the batch it ran in
     (tests/service/test_fastpath.py checks)."""
 
-    def __init__(self, run: Callable[[np.ndarray], np.ndarray]):
+    def __init__(self, run: Callable[[Sequence[Sequence[float]]], np.ndarray]):
         self.run = run
         self._waiting: list[tuple[Sequence[Sequence[float]], asyncio.Future]] = []
 
-    async def __call__(self, rows: Sequence[Sequence[float]]) -> np.ndarray:
-        """σ [len(rows), 10] in pb/GeV⁴ for feature rows (``SURROGATE_FEATURES`` order)."""
+    async def __call__(self, rows: Sequence[Sequence[float]], alone: bool = False) -> np.ndarray:
+        """σ [len(rows), 10] in pb/GeV⁴ for feature rows (``SURROGATE_FEATURES`` order).
+        ``alone``: no other request is open in the worker, so none can join: run at once
+        (the two extra turns of the event loop cost ~10 µs)."""
+        if alone and not self._waiting:
+            return self.run(rows)
         loop = asyncio.get_running_loop()
         done = loop.create_future()
         if not self._waiting:
@@ -130,7 +143,7 @@ class Batcher:
     def _flush(self) -> None:
         batch, self._waiting = self._waiting, []
         try:
-            sigma = self.run(np.array([row for rows, _ in batch for row in rows]))
+            sigma = self.run([row for rows, _ in batch for row in rows])
         except Exception as exc:  # each request declines, and its route answers
             for _, done in batch:
                 if not done.done():
@@ -153,13 +166,15 @@ class Evaluation:
     def __init__(self, surrogate: Surrogate):
         self.surrogate = surrogate
         self.grid = physics.load_pdf(surrogate.pdf_set)  # read at start-up, or no surrogate
-        self.batch = Batcher(surrogate.run)
+        self.batch = Batcher(surrogate.run_few)
+        self.model_json = orjson.dumps(surrogate.info())
 
     async def __call__(
-        self, points: list[tuple[float, float, float, float]], sqrt_s: float
+        self, points: list[tuple[float, float, float, float]], sqrt_s: float, alone: bool = False
     ) -> tuple[list[float], np.ndarray, list[int]]:
         """(y per point, σ [n, 10] in pb/GeV⁴, flag bits per point in ``FLAG_NAMES``
-        order); ``Decline`` if a point is not physical or a σ not finite."""
+        order); ``Decline`` if a point is not physical or a σ not finite. ``alone``: see
+        ``Batcher``."""
         ys, codes, rows = [], [], []
         domain = self.surrogate.domain
         for x, z, Q, PT in points:
@@ -170,7 +185,7 @@ class Evaluation:
             codes.append(flags[0] | flags[1] << 1 | flags[2] << 2 | (not inside) << 3)
             ys.append(y)
             rows.append((sqrt_s, x, z, Q, PT))
-        sigma = await self.batch(rows)
+        sigma = await self.batch(rows, alone)
         if not np.isfinite(sigma).all():
             raise Decline
         return ys, sigma, codes
@@ -206,19 +221,33 @@ def v1_request(data: Any, body: bytes) -> Request:
     return Request(points, sqrt_s, names, None)
 
 
-async def v1_answer(req: Request, evaluate: Evaluation) -> bytes:
+async def v1_answer(req: Request, evaluate: Evaluation, alone: bool) -> bytes:
     """The /v1/predict answer, as ``service.encode.encode_points`` writes it: a template per
-    flag combination, every number through one orjson call."""
-    ys, sigma, codes = await evaluate(req.points, req.sqrt_s)
-    column = [physics.OUTPUTS.index(k) for k in req.names]
-    numbers = []
-    for i, y in enumerate(ys):
-        numbers.append(y)
-        numbers.extend(sigma[i, column].tolist())
+    flag combination, every number through one orjson call on one array."""
+    ys, sigma, codes = await evaluate(req.points, req.sqrt_s, alone)
+    table = np.empty((len(ys), 1 + len(req.names)))
+    table[:, 0] = ys
+    table[:, 1:] = sigma if req.names is physics.OUTPUTS else sigma[:, _columns(req.names)]
+    numbers = orjson.dumps(table.ravel(), option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b",")
     templates = _valid_templates(req.names, FLAG_NAMES)
-    rows = b",".join(templates[c] for c in codes) % tuple(orjson.dumps(numbers)[1:-1].split(b","))
-    head = {"units": physics.UNITS, "sqrt_s": req.sqrt_s, "model": evaluate.surrogate.info()}
-    return orjson.dumps(head)[:-1] + b',"results":[' + rows + b"]}"
+    rows = b",".join(templates[c] for c in codes) % tuple(numbers)
+    # orjson.dumps({"units": .., "sqrt_s": .., "model": ..})[:-1], in pieces
+    return b"".join(
+        (
+            V1_UNITS,
+            orjson.dumps(req.sqrt_s),
+            b',"model":',
+            evaluate.model_json,
+            b',"results":[',
+            rows,
+            b"]}",
+        )
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _columns(names: tuple[str, ...]) -> list[int]:
+    return [physics.OUTPUTS.index(k) for k in names]
 
 
 def _tensor(t: Any) -> tuple[str, list[float]]:
@@ -231,7 +260,7 @@ def _tensor(t: Any) -> tuple[str, list[float]]:
         raise Decline
     if shape != [len(data)] and shape != [len(data), 1]:
         raise Decline
-    return name, [_number(v) for v in data]
+    return name, [v if type(v) is float else _number(v) for v in data]
 
 
 def v2_request(data: Any, body: bytes) -> Request:
@@ -260,25 +289,24 @@ def v2_request(data: Any, body: bytes) -> Request:
     return Request(list(zip(x, z, Q, PT, strict=True)), sqrt_s, physics.OUTPUTS, request_id)
 
 
-async def v2_answer(req: Request, evaluate: Evaluation) -> bytes:
-    """The V2 answer, as ``service.v2.encode`` writes it for JSON outputs."""
-    ys, sigma, _ = await evaluate(req.points, req.sqrt_s)
+async def v2_answer(req: Request, evaluate: Evaluation, alone: bool) -> bytes:
+    """The V2 answer, as ``service.v2.encode`` writes it for JSON outputs (orjson on numpy
+    arrays), from bytes templates: y and the ten outputs through one orjson call."""
+    ys, sigma, _ = await evaluate(req.points, req.sqrt_s, alone)
     n = len(ys)
-    values = {"valid": [True] * n, "y": ys}
-    values.update(zip(physics.OUTPUTS, sigma.T.tolist(), strict=True))
-    head: dict[str, Any] = {"model_name": "jpsi-surrogate", "model_version": VERSION}
+    table = np.empty((1 + len(physics.OUTPUTS), n))
+    table[0] = ys
+    table[1:] = sigma.T
+    # b"[[y..],[s0..],..]" -> the data list of each tensor
+    data = orjson.dumps(table, option=orjson.OPT_SERIALIZE_NUMPY)[2:-2].split(b"],[")
+    shape = b"%d" % n
+    parts = [V2_HEAD]
     if req.id is not None:
-        head["id"] = req.id[:256]
-    head["outputs"] = [
-        {
-            "name": k,
-            "datatype": "BOOL" if k == "valid" else "FP64",
-            "shape": [n],
-            "data": values[k],
-        }
-        for k in OUTPUT_NAMES
-    ]
-    return orjson.dumps(head)
+        parts += [b'"id":', orjson.dumps(req.id[:256]), b","]
+    parts += [b'"outputs":[', V2_VALID % (shape, b",".join([b"true"] * n))]
+    parts += [V2_TENSOR % (name, shape, vs) for name, vs in zip(V2_NAMES, data, strict=True)]
+    parts.append(b"]}")
+    return b"".join(parts)
 
 
 @dataclass(frozen=True)
@@ -287,7 +315,7 @@ class Surface:
     admission cost of ``n`` points as the route counts it."""
 
     parse: Callable[[Any, bytes], Request]
-    answer: Callable[[Request, Evaluation], Awaitable[bytes]]
+    answer: Callable[[Request, Evaluation, bool], Awaitable[bytes]]
     cost: Callable[[int], float]
     takes_arrow_accept: bool
 
@@ -340,8 +368,10 @@ class FastPathMiddleware:
             data = orjson.loads(body)
             req = surface.parse(data, body)
             waited = time.perf_counter() - arrival(scope)
+            # alone in the worker: nothing can share its ONNX run (see ``Batcher``)
+            alone = len(scope.get("extensions", {}).get(OPEN_REQUESTS, (1, 2))) <= 1
             with st.admission.admit(surface.cost(len(req.points)), waited):
-                out = await surface.answer(req, self._evaluation)
+                out = await surface.answer(req, self._evaluation, alone)
         except (Decline, orjson.JSONDecodeError, HTTPException, ArithmeticError):
             return None  # a refusal of admission included: the route gives it in full
         except Exception:  # what this layer did not foresee: the route answers

@@ -35,6 +35,10 @@ uvicorn's other parser, h11, is no option of ``jpsi-serve``: its own head limit
 (``h11_max_incomplete_event_size``) is tested only while a head is incomplete, so a
 larger head that arrives whole in one read passes there too.
 
+Every request's scope carries, as the extension ``jpsi.open_requests``, the set of the
+worker's open requests: with others open the fast path of small requests waits a turn of the
+event loop to share an ONNX run, alone it runs at once (service/fastpath.py).
+
 Selected with ``http="service.http:GuardedHttpToolsProtocol"``; each worker
 reads the limits from its ``JPSI_*`` environment, as the app does. The uvicorn
 internals used here are checked by tests/service/test_http.py.
@@ -52,6 +56,9 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from service.errors import problem, title
 from service.settings import settings_from_env
+
+OPEN_REQUESTS = "jpsi.open_requests"
+"""Scope extension: the set of this worker's request tasks (uvicorn's), open at the moment."""
 
 PROBES = frozenset({b"/healthz", b"/readyz", b"/metrics"})
 """Answered past the connection limit: orchestrators and scrapers must still get through."""
@@ -177,6 +184,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse(431, f"request line and headers over {self.max_head_bytes} bytes")
             return
         self.app = self._app
+        # the worker's open requests, for the fast path's batching (service/fastpath.py)
+        extensions = cast(dict[str, Any], self.scope.setdefault("extensions", {}))
+        extensions[OPEN_REQUESTS] = self.tasks
         over = self._over_limit()
         if over and httptools.parse_url(self.url).path not in PROBES:
             self.app = functools.partial(self._refuse_connection, over)

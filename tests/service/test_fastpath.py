@@ -38,8 +38,8 @@ def answered(monkeypatch) -> list[str]:
     seen: list[str] = []
 
     def counting(surface: fastpath.Surface, path: str) -> fastpath.Surface:
-        async def answer(req, evaluate):
-            out = await surface.answer(req, evaluate)
+        async def answer(req, evaluate, alone):
+            out = await surface.answer(req, evaluate, alone)
             seen.append(path)
             return out
 
@@ -344,6 +344,22 @@ def test_concurrent_requests_share_one_run_and_get_their_own_bits(clients):
         assert len(ys) == len(points)
 
 
+def test_a_request_alone_runs_at_once_and_others_wait_a_turn():
+    runs: list[int] = []
+    batch = fastpath.Batcher(lambda rows: runs.append(len(rows)) or np.zeros((len(rows), 10)))
+    rows = [(63.0, 0.2, 0.5, 20.0, 1.0)]
+    pending = batch(rows, alone=True)
+    with pytest.raises(StopIteration):  # answered without waiting for the event loop
+        pending.send(None)
+    assert runs == [1]
+
+    async def three():  # not alone: they share the run at the end of the turn
+        return await asyncio.gather(batch(rows), batch(rows), batch(rows * 2))
+
+    out = asyncio.run(three())
+    assert runs == [1, 4] and [len(o) for o in out] == [1, 1, 2]
+
+
 def test_a_failed_run_fails_every_request_of_its_batch():
     def broken(features):
         raise RuntimeError("ONNX says no")
@@ -400,3 +416,70 @@ def test_contains_point_is_contains_points_bit_for_bit(x, z, Q, PT, sqrt_s):
         assert domain.contains_point(sqrt_s, x, z, Q, PT) == expected
     except ZeroDivisionError:
         pass
+
+
+def test_run_few_is_run_bit_for_bit(clients):
+    """The bound buffers of ``Surrogate.run_few`` give the bits of ``Surrogate.run``, at every
+    size they serve and past it, and a later call does not change an earlier answer."""
+    surrogate = clients[0].app.state.jpsi.surrogate
+    rng = np.random.default_rng(5)
+    earlier = []
+    for n in (1, 2, 7, 8, 9, 16, 17, 63, 64, 65, 200):
+        rows = [
+            (63.0, float(x), 0.5, float(q), 1.0)
+            for x, q in zip(rng.uniform(0.2, 0.6, n), rng.uniform(5.0, 20.0, n), strict=True)
+        ]
+        few = surrogate.run_few(rows)
+        assert np.array_equal(few, surrogate.run(np.array(rows))), n
+        earlier.append((few.copy(), few))
+    for copy, answer in earlier:
+        assert np.array_equal(copy, answer)
+
+
+def test_a_real_server_answers_alone_and_in_batches_as_the_routes(clients):
+    """jpsi-serve (its protocol marks each request with the worker's open requests): one
+    request at a time (run at once) and 32 at once from 16 threads (batched), each answered
+    with the bytes of the routes."""
+    import threading
+    import urllib.request
+
+    from tests.service.server import start, stop
+
+    _, slow = clients
+    rng = np.random.default_rng(11)
+    bodies = [
+        orjson.dumps({"points": [{**POINT, "x": float(x)}], "sqrt_s": 63.0})
+        for x in rng.uniform(0.15, 0.6, 32)
+    ]
+    bodies += [v2_body([{**POINT, "Q": float(q)}]) for q in rng.uniform(5.0, 20.0, 32)]
+    paths = ["/v1/predict"] * 32 + [V2_PATH] * 32
+    proc, port = start(env={"JPSI_WORKERS": "1"})
+    try:
+
+        def post(i: int) -> bytes:
+            req = urllib.request.Request(
+                f"http://127.0.0.1:{port}{paths[i]}",
+                data=bodies[i],
+                headers={"content-type": "application/json"},
+            )
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.read()
+
+        alone = [post(i) for i in range(len(bodies))]
+        together: dict[int, bytes] = {}
+
+        def worker(indices: range) -> None:
+            for i in indices:
+                together[i] = post(i)
+
+        threads = [threading.Thread(target=worker, args=(range(k, 64, 16),)) for k in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        stop(proc)
+    h = {"content-type": "application/json"}
+    for i, body in enumerate(bodies):
+        expected = slow.post(paths[i], content=body, headers=h).content
+        assert alone[i] == expected and together[i] == expected, i

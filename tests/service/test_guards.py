@@ -13,7 +13,7 @@ from fastapi.routing import iter_route_contexts
 
 from service import Settings, create_app
 from service.app import OPEN_PATHS
-from service.middleware import BodyLimitMiddleware, TokenBuckets
+from service.middleware import Guards, TokenBuckets
 from tests.service.conftest import TestClient, make_client
 from tests.service.test_exact import POINTS
 
@@ -159,7 +159,7 @@ def test_openapi_documents_the_middleware_refusals(client):
 
 
 def run_body_limit(chunks: list[bytes], gap: float, timeout: float) -> tuple[list, float]:
-    """BodyLimitMiddleware around an app reading the whole body; the client sends
+    """The guards around an app reading the whole body; the client sends
     ``chunks`` ``gap`` seconds apart."""
     sent: list[dict] = []
 
@@ -182,7 +182,8 @@ def run_body_limit(chunks: list[bytes], gap: float, timeout: float) -> tuple[lis
 
         scope = {"type": "http", "method": "POST", "path": "/", "headers": []}
         start = time.perf_counter()
-        await BodyLimitMiddleware(app, limit=1 << 20, timeout=timeout)(scope, receive, send)
+        guards = Guards(app, metrics=None, body_limit=1 << 20, body_timeout=timeout)
+        await guards(scope, receive, send)
         return time.perf_counter() - start
 
     return sent, asyncio.run(main())
