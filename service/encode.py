@@ -24,8 +24,9 @@ def _escape(raw: bytes) -> bytes:
 
 
 @functools.lru_cache(maxsize=256)
-def _valid_templates(names: tuple[str, ...], flags: tuple[str, ...]) -> list[bytes]:
-    """One template per combination of flags (bit j of the index = flag j), y + names slots."""
+def valid_templates(names: tuple[str, ...], flags: tuple[str, ...]) -> list[bytes]:
+    """The JSON of a valid point, one template per combination of flags (bit j of the index
+    = flag j), with ``%s`` slots for y and the outputs ``names``."""
     sigma = b",".join(_escape(orjson.dumps(n)) + b":%s" for n in names)
     head = b'{"valid":true,"y":%s,"sigma":{' + sigma + b'},"errors":[],"flags":'
     return [
@@ -65,7 +66,7 @@ def encode_points(
     code = np.zeros(n, dtype=np.int64)
     for bit, name in enumerate(flags):
         code |= np.asarray(flags[name], dtype=np.int64) << bit
-    templates = _valid_templates(tuple(names), tuple(flags))
+    templates = valid_templates(tuple(names), tuple(flags))
     rows = [templates[c] for c in code.tolist()]
     for i in np.flatnonzero(~valid).tolist():
         rows[i] = _invalid_template(len(names) + 1, reasons(i))

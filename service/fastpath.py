@@ -14,6 +14,9 @@ admission, it declines: the request goes on to the app with its body replayed, a
 routes answer it exactly as before. An answer of this layer is byte for byte the route's
 (``tests/service/test_fastpath.py`` compares them over generated requests), so the contract
 does not depend on which of the two answered.
+
+Requests that arrive together share one ONNX run (``Batcher``): that is what keeps a busy
+worker at the bare framework's throughput (bench/floor.py).
 """
 
 from __future__ import annotations
@@ -38,19 +41,19 @@ from physics.constants import SQRT_S_DEFAULT
 from physics.kinematics import FLAGS, check_point
 from runtime.surrogate import FLAG_TRAINING, Surrogate
 from service.admission import arrival, estimate
-from service.encode import _valid_templates
+from service.encode import valid_templates
 from service.http import OPEN_REQUESTS
 from service.routers.base import JSONBytes, has_duplicate_keys
-from service.routers.bulk import bulk_cost
+from service.routers.bulk import INLINE_POINTS, bulk_cost
 from service.schemas.columns import COORDINATES
 from service.state import ServiceState
 from service.v2 import OUTPUT_NAMES, VERSION
 
 log = logging.getLogger(__name__)
 
-MAX_POINTS = 16
-"""Most points a request may have to be answered here (as ``INLINE_POINTS``, the requests
-that run on the event loop anyway)."""
+MAX_POINTS = INLINE_POINTS
+"""Most points a request may have to be answered here: those of the requests that the routes
+run on the event loop too."""
 
 MAX_BODY_BYTES = 4096
 """Bodies declared larger than this go to the app unread (16 points take ~1.3 kB)."""
@@ -72,6 +75,8 @@ TENSOR_KEYS = frozenset({"name", "shape", "datatype", "data"})
 KNOWN_OUTPUTS = frozenset(physics.OUTPUTS)
 FLAG_NAMES = (*FLAGS, FLAG_TRAINING)
 """The flags of a /v1/predict point, in the order the route lists them."""
+
+JSON_CONTENT_TYPE = (b"content-type", JSONBytes.media_type.encode())
 
 V1_UNITS = b'{"units":' + orjson.dumps(physics.UNITS) + b',"sqrt_s":'
 V2_HEAD = b'{"model_name":"jpsi-surrogate","model_version":' + orjson.dumps(VERSION) + b","
@@ -117,11 +122,11 @@ class Batcher:
 
     One run of the surrogate's graph on a few rows costs ~17 µs with its code and tables in
     the CPU caches, but ~90 µs between requests of a busy worker, where the cache holds
-    everything else: most of a one-point request. The rows of the requests that reach this
-    point in the same turn of the event loop are run together, at the end of that turn; a
-    lone request waits for nothing but that turn. ``Surrogate.run`` pads every batch to a
-    multiple of ``PAD_ROWS``, so a row's σ does not depend on the batch it ran in
-    (tests/service/test_fastpath.py checks)."""
+    everything else: most of a one-point request. With other requests open in the worker,
+    the rows of those that reach this point in the same turn of the event loop are run
+    together, at the end of that turn; a request alone in the worker runs at once.
+    ``Surrogate.run_few`` pads every batch to a multiple of ``PAD_ROWS``, so a row's σ does
+    not depend on the batch it ran in (tests/service/test_fastpath.py checks)."""
 
     def __init__(self, run: Callable[[Sequence[Sequence[float]]], np.ndarray]):
         self.run = run
@@ -229,7 +234,7 @@ async def v1_answer(req: Request, evaluate: Evaluation, alone: bool) -> bytes:
     table[:, 0] = ys
     table[:, 1:] = sigma if req.names is physics.OUTPUTS else sigma[:, _columns(req.names)]
     numbers = orjson.dumps(table.ravel(), option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b",")
-    templates = _valid_templates(req.names, FLAG_NAMES)
+    templates = valid_templates(req.names, FLAG_NAMES)
     rows = b",".join(templates[c] for c in codes) % tuple(numbers)
     # orjson.dumps({"units": .., "sqrt_s": .., "model": ..})[:-1], in pieces
     return b"".join(
@@ -251,11 +256,13 @@ def _columns(names: tuple[str, ...]) -> list[int]:
 
 
 def _tensor(t: Any) -> tuple[str, list[float]]:
+    """A JSON FP64 input tensor of shape [n] (or [n, 1]): its name and values."""
     if type(t) is not dict or not t.keys() <= TENSOR_KEYS or t.get("datatype") != "FP64":
         raise Decline
     name, shape, data = t.get("name"), t.get("shape"), t.get("data")
     if type(name) is not str or name not in COORDINATES or type(data) is not list:
         raise Decline
+    # whole numbers: True == 1, but the route refuses a bool
     if type(shape) is not list or not all(type(d) is int for d in shape):
         raise Decline
     if shape != [len(data)] and shape != [len(data), 1]:
@@ -332,6 +339,7 @@ class FastPathMiddleware:
         self.app = app
         self._evaluation: Evaluation | None = None
         self._routes: dict[str, Any] = {}
+        self._points: tuple[Any, Any] | None = None  # the metrics, and their predict counter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         surface = SURFACES.get(scope["path"]) if scope["type"] == "http" else None
@@ -355,7 +363,10 @@ class FastPathMiddleware:
             await self.app(scope, _replay(messages, receive), send)
             return
         scope["route"] = self._route(scope)  # for the metrics and the access log outside
-        await JSONBytes(answer)(scope, receive, send)
+        # the messages of the route's JSONBytes response, without building one
+        headers = [(b"content-length", b"%d" % len(answer)), JSON_CONTENT_TYPE]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": answer})
 
     async def _answer(self, scope: Scope, surface: Surface, body: bytes) -> bytes | None:
         """The answer, or None to let the app answer."""
@@ -368,8 +379,9 @@ class FastPathMiddleware:
             data = orjson.loads(body)
             req = surface.parse(data, body)
             waited = time.perf_counter() - arrival(scope)
-            # alone in the worker: nothing can share its ONNX run (see ``Batcher``)
-            alone = len(scope.get("extensions", {}).get(OPEN_REQUESTS, (1, 2))) <= 1
+            # alone in the worker (jpsi-serve's protocol tells): nothing can share its run
+            open_requests = scope.get("extensions", {}).get(OPEN_REQUESTS)
+            alone = open_requests is not None and len(open_requests) <= 1
             with st.admission.admit(surface.cost(len(req.points)), waited):
                 out = await surface.answer(req, self._evaluation, alone)
         except (Decline, orjson.JSONDecodeError, HTTPException, ArithmeticError):
@@ -377,7 +389,9 @@ class FastPathMiddleware:
         except Exception:  # what this layer did not foresee: the route answers
             log.exception("the fast path declined after an unexpected error")
             return None
-        st.metrics.points.labels("predict").inc(len(req.points))
+        if self._points is None or self._points[0] is not st.metrics:
+            self._points = (st.metrics, st.metrics.points.labels("predict"))  # once: ~2 µs
+        self._points[1].inc(len(req.points))
         return out
 
     def _route(self, scope: Scope) -> Any:
