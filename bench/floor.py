@@ -13,8 +13,9 @@ in one run, driven by wrk:
     .venv/bin/python bench/floor.py [--seconds 3] [--rounds 5] [--guards all|default]
 
 Figures: p50 latency at 1 connection, requests/s at 16 connections (best of ``--rounds``
-rounds that alternate the targets, so contention from other work hits them alike; many
-short rounds rather than a few long ones, as this machine's speed drifts within minutes).
+rounds that alternate the targets, each round starting with another, so contention from
+other work and the order hit them alike; many short rounds rather than a few long ones, as
+this machine's speed drifts within minutes).
 Target: v1 and v2 within 1.5x of bare on both. Prints a table, writes bench/results/floor.json.
 """
 
@@ -113,9 +114,13 @@ def main(argv: list[str] | None = None) -> int:
     }
     best: dict[str, dict] = {k: {} for k in targets}
     try:
-        for _ in range(args.rounds):
+        names = list(targets)
+        for round_ in range(args.rounds):
+            # each round starts with another target, so none always runs first or last
+            order = names[round_ % len(names) :] + names[: round_ % len(names)]
             for conns, threads, key in ((1, 1, "p50_ms"), (16, 2, "req_per_s")):
-                for name, (p, path, body, extra) in targets.items():
+                for name in order:
+                    p, path, body, extra = targets[name]
                     r = run_wrk(p, path, body, conns, threads, args.seconds, extra)
                     if r["non_2xx"] or r["socket_errors"]:
                         raise RuntimeError(f"{name}: {r['non_2xx']} non-2xx, errors {r}")

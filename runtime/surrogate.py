@@ -92,15 +92,16 @@ class Surrogate:
         (out,) = self.session.run([self.output_name], {self.input_name: features})
         return np.asarray(out, dtype=float)[:n]
 
-    def run_few(self, rows: Sequence[Sequence[float]]) -> np.ndarray:
+    def run_few(self, rows: Sequence[Sequence[float]]) -> list[list[float]]:
         """``run`` on a few feature rows (tuples in ``SURROGATE_FEATURES`` order), bit for bit,
-        through buffers bound once per padded size up to ``FEW_ROWS``: a one-point request
-        spends most of its time in this call. Not thread-safe (the buffers are shared): for
-        the event loop's fast path only."""
+        as lists of Python floats, through buffers bound once per padded size up to
+        ``FEW_ROWS``: a one-point request spends most of its time in this call, and no more
+        numpy than needed (each call costs microseconds in a worker whose caches are cold).
+        Not thread-safe (the buffers are shared): for the event loop's fast path only."""
         n = len(rows)
         size = n + (-n % PAD_ROWS)
         if size > FEW_ROWS:
-            return self.run(np.array(rows))
+            return self.run(np.array(rows)).tolist()
         runner = self._runners.get(size)
         if runner is None:
             runner = self._runners[size] = BoundRunner(
@@ -108,7 +109,7 @@ class Surrogate:
             )
         runner.input[:n] = rows
         runner.input[n:] = rows[-1]  # the padding of ``run``
-        return runner(runner.input)[:n].copy()
+        return runner(runner.input)[:n].tolist()
 
     def info(self) -> dict[str, str]:
         return {"name": self.name, "version": self.version, "sha256": self.sha256}

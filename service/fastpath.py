@@ -24,12 +24,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, NamedTuple
 
-import numpy as np
 import orjson
 from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException
@@ -128,12 +129,14 @@ class Batcher:
     ``Surrogate.run_few`` pads every batch to a multiple of ``PAD_ROWS``, so a row's σ does
     not depend on the batch it ran in (tests/service/test_fastpath.py checks)."""
 
-    def __init__(self, run: Callable[[Sequence[Sequence[float]]], np.ndarray]):
+    def __init__(self, run: Callable[[Sequence[Sequence[float]]], list[list[float]]]):
         self.run = run
         self._waiting: list[tuple[Sequence[Sequence[float]], asyncio.Future]] = []
 
-    async def __call__(self, rows: Sequence[Sequence[float]], alone: bool = False) -> np.ndarray:
-        """σ [len(rows), 10] in pb/GeV⁴ for feature rows (``SURROGATE_FEATURES`` order).
+    async def __call__(
+        self, rows: Sequence[Sequence[float]], alone: bool = False
+    ) -> list[list[float]]:
+        """σ in pb/GeV⁴, a row of 10 per feature row (``SURROGATE_FEATURES`` order).
         ``alone``: no other request is open in the worker, so none can join: run at once
         (the two extra turns of the event loop cost ~10 µs)."""
         if alone and not self._waiting:
@@ -176,8 +179,8 @@ class Evaluation:
 
     async def __call__(
         self, points: list[tuple[float, float, float, float]], sqrt_s: float, alone: bool = False
-    ) -> tuple[list[float], np.ndarray, list[int]]:
-        """(y per point, σ [n, 10] in pb/GeV⁴, flag bits per point in ``FLAG_NAMES``
+    ) -> tuple[list[float], list[list[float]], list[int]]:
+        """(y per point, σ per point (10 values, pb/GeV⁴), flag bits per point in ``FLAG_NAMES``
         order); ``Decline`` if a point is not physical or a σ not finite. ``alone``: see
         ``Batcher``."""
         ys, codes, rows = [], [], []
@@ -191,7 +194,7 @@ class Evaluation:
             ys.append(y)
             rows.append((sqrt_s, x, z, Q, PT))
         sigma = await self.batch(rows, alone)
-        if not np.isfinite(sigma).all():
+        if not all(map(math.isfinite, chain.from_iterable(sigma))):
             raise Decline
         return ys, sigma, codes
 
@@ -228,14 +231,20 @@ def v1_request(data: Any, body: bytes) -> Request:
 
 async def v1_answer(req: Request, evaluate: Evaluation, alone: bool) -> bytes:
     """The /v1/predict answer, as ``service.encode.encode_points`` writes it: a template per
-    flag combination, every number through one orjson call on one array."""
+    flag combination, every number through one orjson call."""
     ys, sigma, codes = await evaluate(req.points, req.sqrt_s, alone)
-    table = np.empty((len(ys), 1 + len(req.names)))
-    table[:, 0] = ys
-    table[:, 1:] = sigma if req.names is physics.OUTPUTS else sigma[:, _columns(req.names)]
-    numbers = orjson.dumps(table.ravel(), option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b",")
+    numbers: list[float] = []
+    if req.names is physics.OUTPUTS:
+        for y, row in zip(ys, sigma, strict=True):
+            numbers.append(y)
+            numbers += row
+    else:
+        columns = _columns(req.names)
+        for y, row in zip(ys, sigma, strict=True):
+            numbers.append(y)
+            numbers += [row[j] for j in columns]
     templates = valid_templates(req.names, FLAG_NAMES)
-    rows = b",".join(templates[c] for c in codes) % tuple(numbers)
+    rows = b",".join([templates[c] for c in codes]) % tuple(orjson.dumps(numbers)[1:-1].split(b","))
     # orjson.dumps({"units": .., "sqrt_s": .., "model": ..})[:-1], in pieces
     return b"".join(
         (
@@ -297,15 +306,12 @@ def v2_request(data: Any, body: bytes) -> Request:
 
 
 async def v2_answer(req: Request, evaluate: Evaluation, alone: bool) -> bytes:
-    """The V2 answer, as ``service.v2.encode`` writes it for JSON outputs (orjson on numpy
-    arrays), from bytes templates: y and the ten outputs through one orjson call."""
+    """The V2 answer, as ``service.v2.encode`` writes it for JSON outputs, from bytes
+    templates: y and the ten outputs through one orjson call."""
     ys, sigma, _ = await evaluate(req.points, req.sqrt_s, alone)
     n = len(ys)
-    table = np.empty((1 + len(physics.OUTPUTS), n))
-    table[0] = ys
-    table[1:] = sigma.T
     # b"[[y..],[s0..],..]" -> the data list of each tensor
-    data = orjson.dumps(table, option=orjson.OPT_SERIALIZE_NUMPY)[2:-2].split(b"],[")
+    data = orjson.dumps([ys, *zip(*sigma, strict=True)])[2:-2].split(b"],[")
     shape = b"%d" % n
     parts = [V2_HEAD]
     if req.id is not None:

@@ -483,3 +483,11 @@ def test_a_real_server_answers_alone_and_in_batches_as_the_routes(clients):
     for i, body in enumerate(bodies):
         expected = slow.post(paths[i], content=body, headers=h).content
         assert alone[i] == expected and together[i] == expected, i
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False, width=64), min_size=1))
+def test_orjson_writes_python_floats_as_it_writes_numpy_float64(values):
+    """The fast path encodes Python floats, the routes numpy arrays: the same digits."""
+    as_numpy = orjson.dumps(np.array(values), option=orjson.OPT_SERIALIZE_NUMPY)
+    assert orjson.dumps(values) == as_numpy
