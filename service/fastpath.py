@@ -32,9 +32,7 @@ from itertools import chain
 from typing import Any, NamedTuple
 
 import orjson
-from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import physics
@@ -44,6 +42,7 @@ from runtime.surrogate import FLAG_TRAINING, Surrogate
 from service.admission import arrival, estimate
 from service.encode import valid_templates
 from service.http import OPEN_REQUESTS
+from service.middleware import matching_route
 from service.routers.base import JSONBytes, has_duplicate_keys
 from service.routers.bulk import INLINE_POINTS, bulk_cost
 from service.schemas.columns import COORDINATES
@@ -404,12 +403,7 @@ class FastPathMiddleware:
         """The app's route for this path, found once (what FastAPI would put in the scope)."""
         path = scope["path"]
         if path not in self._routes:
-            for route in iter_route_contexts(scope["app"].routes):
-                if route.matches(scope)[0] is Match.FULL:
-                    self._routes[path] = route
-                    break
-            else:
-                self._routes[path] = None
+            self._routes[path] = matching_route(scope)
         return self._routes[path]
 
 

@@ -51,29 +51,27 @@ def method_label(scope: Scope) -> str:
     return method if method in METHODS else "other"
 
 
+def matching_route(scope: Scope) -> Any:
+    """The app's route that matches the request (fully, else partly: the path with another
+    method), or None; found by walking the app's routes, as the router does."""
+    partial = None
+    # FastAPI 0.165 keeps included routers as nodes: this walks the routes inside them
+    for candidate in iter_route_contexts(scope["app"].routes):
+        match, _ = candidate.matches(scope)
+        if match is Match.FULL:
+            return candidate
+        if match is Match.PARTIAL and partial is None:
+            partial = candidate
+    return partial
+
+
 def route_template(scope: Scope) -> str:
     """The route template of a request (``/v1/exact``, never a raw path), also for requests a
     middleware refused before routing; ``unmatched`` when no route matches."""
     route = scope.get("route")
     if route is None and "app" in scope:
-        partial = None
-        # FastAPI 0.165 keeps included routers as nodes: this walks the routes inside them
-        for candidate in iter_route_contexts(scope["app"].routes):
-            match, _ = candidate.matches(scope)
-            if match is Match.FULL:
-                route = candidate
-                break
-            if match is Match.PARTIAL and partial is None:
-                partial = candidate
-        route = route or partial
+        route = matching_route(scope)
     return getattr(route, "path", None) or "unmatched"
-
-
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return value
-    return None
 
 
 class TokenBuckets:
